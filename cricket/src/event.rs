@@ -1,0 +1,401 @@
+//! The versioned event schema: the contract between producers, Kafka and every consumer.
+//!
+//! One JSON object per event:
+//! `{"schema": 1, "match_id": "...", "seq": 7, "time": "2023-05-29T14:03:30Z", "payload": {"delivery": {...}}}`.
+//! `seq` numbers a match's events 1, 2, 3, ... so a consumer can drop duplicates and see gaps.
+//! Counts are plain integers; names are the players' names as the scorer writes them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The schema version this crate writes and understands.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// One fact about a match, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Schema version of this event (see [`SCHEMA_VERSION`]).
+    pub schema: u16,
+    /// Stable match identifier; also the Kafka key, so one match stays in one partition.
+    pub match_id: String,
+    /// Position of this event in its match: 1, 2, 3, ...
+    pub seq: u64,
+    /// When it happened on the field (not when it was ingested).
+    pub time: DateTime<Utc>,
+    pub payload: Payload,
+}
+
+/// What happened. Serialized externally tagged: `{"delivery": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    MatchStarted(MatchStarted),
+    InningsStarted(InningsStarted),
+    Delivery(Delivery),
+    InningsEnded(InningsEnded),
+    MatchEnded(MatchEnded),
+}
+
+impl Payload {
+    /// Short stable name of the event kind, as used in metrics and SQL.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Payload::MatchStarted(_) => "match_started",
+            Payload::InningsStarted(_) => "innings_started",
+            Payload::Delivery(_) => "delivery",
+            Payload::InningsEnded(_) => "innings_ended",
+            Payload::MatchEnded(_) => "match_ended",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    T20,
+    Odi,
+    Test,
+    /// Any other limited-overs or multi-day format (The Hundred, T10, first-class, ...).
+    Other,
+}
+
+impl Format {
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::T20 => "T20",
+            Format::Odi => "ODI",
+            Format::Test => "Test",
+            Format::Other => "Other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchStarted {
+    /// The two sides, in the order the source lists them.
+    pub teams: [String; 2],
+    pub format: Format,
+    /// 6 almost everywhere; 5 in The Hundred. Never assume 6.
+    pub balls_per_over: u8,
+    /// Scheduled overs per innings; `None` for unlimited (multi-day) cricket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_overs: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub squads: Vec<Squad>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toss: Option<Toss>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// Competition name, e.g. "Indian Premier League".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub competition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Squad {
+    pub team: String,
+    pub players: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Toss {
+    pub winner: String,
+    pub decision: TossDecision,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TossDecision {
+    Bat,
+    Field,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InningsStarted {
+    /// 1-based innings number in match order, super overs included.
+    pub innings: u8,
+    pub batting_team: String,
+    pub bowling_team: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub super_over: bool,
+    /// Runs needed to win, when this innings is a chase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_runs: Option<u32>,
+    /// The innings' length limit in legal balls (scheduled or revised), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_balls: Option<u32>,
+    /// Penalty runs awarded to the batting side before the innings began.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub penalty_runs: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub innings: u8,
+    /// 0-based over number.
+    pub over: u16,
+    /// 1-based position of this delivery in its over, counting wides and no-balls.
+    pub ball: u16,
+    pub batter: String,
+    pub non_striker: String,
+    pub bowler: String,
+    pub runs: Runs,
+    #[serde(default, skip_serializing_if = "Extras::is_empty")]
+    pub extras: Extras,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wickets: Vec<Wicket>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replacements: Vec<Replacement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commentary: Option<String>,
+}
+
+impl Delivery {
+    /// A legal ball counts towards the over: neither a wide nor a no-ball.
+    pub fn is_legal(&self) -> bool {
+        self.extras.wides == 0 && self.extras.noballs == 0
+    }
+
+    /// Runs charged to the bowler: off the bat plus wides and no-balls (not byes, leg-byes, penalties).
+    pub fn bowler_runs(&self) -> u32 {
+        u32::from(self.runs.batter) + u32::from(self.extras.wides) + u32::from(self.extras.noballs)
+    }
+
+    /// 4 or 6 when the batter hit a boundary; overthrows flagged `non_boundary` are not boundaries.
+    pub fn boundary(&self) -> Option<u16> {
+        match self.runs.batter {
+            4 | 6 if !self.runs.non_boundary => Some(self.runs.batter),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runs {
+    pub batter: u16,
+    pub extras: u16,
+    pub total: u16,
+    /// Set when 4 or 6 runs off the bat were run or came from overthrows, not a boundary.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub non_boundary: bool,
+}
+
+/// Extras by kind. On a delivery each is small; on an innings they are running totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extras {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wides: u16,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub noballs: u16,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub byes: u16,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub legbyes: u16,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub penalty: u16,
+}
+
+impl Extras {
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
+    pub fn total(&self) -> u32 {
+        u32::from(self.wides)
+            + u32::from(self.noballs)
+            + u32::from(self.byes)
+            + u32::from(self.legbyes)
+            + u32::from(self.penalty)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Wicket {
+    pub player_out: String,
+    pub kind: WicketKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fielders: Vec<Fielder>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fielder {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub substitute: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WicketKind {
+    Bowled,
+    Caught,
+    CaughtAndBowled,
+    Lbw,
+    Stumped,
+    RunOut,
+    HitWicket,
+    HitTheBallTwice,
+    HandledTheBall,
+    ObstructingTheField,
+    TimedOut,
+    RetiredHurt,
+    RetiredNotOut,
+    RetiredOut,
+}
+
+impl WicketKind {
+    /// Every kind, for schemas and generators.
+    pub const ALL: [WicketKind; 14] = [
+        WicketKind::Bowled,
+        WicketKind::Caught,
+        WicketKind::CaughtAndBowled,
+        WicketKind::Lbw,
+        WicketKind::Stumped,
+        WicketKind::RunOut,
+        WicketKind::HitWicket,
+        WicketKind::HitTheBallTwice,
+        WicketKind::HandledTheBall,
+        WicketKind::ObstructingTheField,
+        WicketKind::TimedOut,
+        WicketKind::RetiredHurt,
+        WicketKind::RetiredNotOut,
+        WicketKind::RetiredOut,
+    ];
+
+    /// Does this dismissal cost the batting side a wicket? A batter who retires hurt or
+    /// retires not out may come back, so the team has not lost a wicket.
+    pub fn counts_as_team_wicket(self) -> bool {
+        !matches!(self, WicketKind::RetiredHurt | WicketKind::RetiredNotOut)
+    }
+
+    /// Is the bowler credited with this wicket?
+    pub fn credited_to_bowler(self) -> bool {
+        matches!(
+            self,
+            WicketKind::Bowled
+                | WicketKind::Caught
+                | WicketKind::CaughtAndBowled
+                | WicketKind::Lbw
+                | WicketKind::Stumped
+                | WicketKind::HitWicket
+        )
+    }
+
+    /// The scorer's words, as Cricsheet writes them ("caught and bowled").
+    pub fn label(self) -> &'static str {
+        match self {
+            WicketKind::Bowled => "bowled",
+            WicketKind::Caught => "caught",
+            WicketKind::CaughtAndBowled => "caught and bowled",
+            WicketKind::Lbw => "lbw",
+            WicketKind::Stumped => "stumped",
+            WicketKind::RunOut => "run out",
+            WicketKind::HitWicket => "hit wicket",
+            WicketKind::HitTheBallTwice => "hit the ball twice",
+            WicketKind::HandledTheBall => "handled the ball",
+            WicketKind::ObstructingTheField => "obstructing the field",
+            WicketKind::TimedOut => "timed out",
+            WicketKind::RetiredHurt => "retired hurt",
+            WicketKind::RetiredNotOut => "retired not out",
+            WicketKind::RetiredOut => "retired out",
+        }
+    }
+
+    pub fn from_label(label: &str) -> Option<WicketKind> {
+        WicketKind::ALL
+            .into_iter()
+            .find(|kind| kind.label() == label)
+    }
+}
+
+/// A player substitution recorded on a delivery: a match replacement (concussion substitute,
+/// impact player) or a role replacement (a new bowler finishing an over, a runner).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Replacement {
+    pub player_in: String,
+    pub player_out: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// `Some("bowler")`/`Some("batter")` for a role replacement, `None` for a match replacement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InningsEnded {
+    pub innings: u8,
+    pub reason: InningsEndReason,
+    /// Penalty runs awarded to the batting side after the innings closed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub penalty_runs: u32,
+    /// Batters who could not bat through injury (so "all out" may come with fewer than 10 wickets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent_hurt: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InningsEndReason {
+    AllOut,
+    OversComplete,
+    TargetReached,
+    Declared,
+    Forfeited,
+    /// Stopped by weather, light or the match being abandoned.
+    Interrupted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchEnded {
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub player_of_match: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    Win {
+        winner: String,
+        #[serde(default, skip_serializing_if = "Margin::is_empty")]
+        margin: Margin,
+        /// How the result was reached when not plainly, e.g. "D/L" or "Awarded".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        method: Option<String>,
+    },
+    Tie {
+        /// Winner of the super over(s) or other eliminator, if one was played.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        eliminator: Option<String>,
+        /// Winner of a bowl-out, if one decided the tie.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bowl_out: Option<String>,
+    },
+    NoResult,
+    Draw,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Margin {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wickets: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub innings: Option<u32>,
+}
+
+impl Margin {
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_none() && self.wickets.is_none() && self.innings.is_none()
+    }
+}
+
+fn is_zero<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
