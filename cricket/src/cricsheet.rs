@@ -307,7 +307,7 @@ impl<'a> Builder<'a> {
 
 /// "14.2" overs -> 86 balls with 6-ball overs.
 fn overs_to_balls(overs: f64, balls_per_over: u8) -> Option<u32> {
-    if !overs.is_finite() || overs < 0.0 || overs > 10_000.0 {
+    if !(0.0..=10_000.0).contains(&overs) {
         return None;
     }
     let completed = overs.trunc();

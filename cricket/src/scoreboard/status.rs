@@ -175,7 +175,7 @@ impl Scoreboard {
         if pairs == 0 {
             return "the eliminator".to_owned();
         }
-        let last_pair_level = super_overs.len() % 2 == 0
+        let last_pair_level = super_overs.len().is_multiple_of(2)
             && super_overs[super_overs.len() - 2].runs == super_overs[super_overs.len() - 1].runs;
         let which = if pairs > 1 {
             format!("the {} super over", ordinal(pairs))

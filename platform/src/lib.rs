@@ -1,0 +1,10 @@
+//! What every service of the platform shares, so each one reads the same:
+//!
+//! - [`kafka`]: the topic contract (names, partitions, headers) and client configuration
+//!   tuned once for the whole pipeline, plus topic creation.
+//! - [`telemetry`]: tracing setup with text or JSON logs.
+//! - [`shutdown`]: one future that resolves on Ctrl-C or SIGTERM.
+
+pub mod kafka;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,197 @@
+//! `cargo xtask setup [--test]`: installs what the platform needs on a fresh Debian machine,
+//! and says what it does. Every step first checks whether its tool is already present, so a
+//! second run installs nothing and takes a second.
+//!
+//! Tools land outside the checkout (`~/.cargo/bin`, `~/.cache/cricket-platform`) so every
+//! clone and CI run on the machine reuses them.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::process::run_checked;
+use crate::say;
+
+/// The broker: crates.io `nisshi`, which needs a newer compiler than the workspace's.
+const NISSHI_VERSION: &str = "0.8.1";
+const NISSHI_TOOLCHAIN: &str = "1.96.0";
+/// Must equal the `wasm-bindgen` version in Cargo.lock exactly.
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
+const PLAYWRIGHT_CORE_VERSION: &str = "1.65.1";
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Also install what the tests need (Chromium and playwright-core for browser tests).
+    #[arg(long)]
+    test: bool,
+}
+
+pub(crate) fn run(args: &Args) -> Result<()> {
+    ensure(args.test)?;
+    say("setup complete");
+    Ok(())
+}
+
+/// Installs whatever is missing; `for_tests` adds the browser-test tools.
+pub(crate) fn ensure(for_tests: bool) -> Result<()> {
+    ensure_wasm_target()?;
+    ensure_nisshi()?;
+    ensure_wasm_bindgen()?;
+    if for_tests {
+        ensure_chromium()?;
+        ensure_playwright()?;
+    }
+    Ok(())
+}
+
+/// Folder for tools that are not cargo binaries (npm packages).
+pub(crate) fn tools_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CRICKET_TOOLS_DIR") {
+        return PathBuf::from(dir);
+    }
+    home().join(".cache/cricket-platform")
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)
+}
+
+fn cargo_bin(name: &str) -> PathBuf {
+    let cargo_home =
+        std::env::var_os("CARGO_HOME").map_or_else(|| home().join(".cargo"), PathBuf::from);
+    cargo_home.join("bin").join(name)
+}
+
+/// Path of the Nisshi binary (installed by `ensure`).
+pub(crate) fn nisshi_binary() -> PathBuf {
+    cargo_bin("nisshi")
+}
+
+/// First line of `program --version`, if it runs.
+fn version_of(program: &str) -> Option<String> {
+    let output = Command::new(program).arg("--version").output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let output = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(crate::workspace_root())
+        .output()
+        .context("rustup is needed (https://rustup.rs)")?;
+    if String::from_utf8_lossy(&output.stdout).contains("wasm32-unknown-unknown") {
+        return Ok(());
+    }
+    say("installing the wasm32-unknown-unknown target (for the dashboard)");
+    let mut command = Command::new("rustup");
+    command
+        .args(["target", "add", "wasm32-unknown-unknown"])
+        .current_dir(crate::workspace_root());
+    run_checked(command)
+}
+
+fn ensure_nisshi() -> Result<()> {
+    let binary = nisshi_binary();
+    if binary.exists() {
+        return Ok(());
+    }
+    say(format!(
+        "installing the Nisshi {NISSHI_VERSION} Kafka-protocol broker with Rust {NISSHI_TOOLCHAIN} \
+         (about 20 minutes on 2 cores, once per machine)"
+    ));
+    let mut toolchain = Command::new("rustup");
+    toolchain.args([
+        "toolchain",
+        "install",
+        NISSHI_TOOLCHAIN,
+        "--profile",
+        "minimal",
+    ]);
+    run_checked(toolchain)?;
+    let mut install = Command::new("cargo");
+    install
+        .arg(format!("+{NISSHI_TOOLCHAIN}"))
+        .args(["install", "nisshi", "--version", NISSHI_VERSION, "--locked"])
+        .env_remove("CARGO_TARGET_DIR")
+        // Outside the workspace, so its rust-toolchain.toml does not apply.
+        .current_dir(std::env::temp_dir());
+    run_checked(install)
+}
+
+fn ensure_wasm_bindgen() -> Result<()> {
+    let wanted = format!("wasm-bindgen {WASM_BINDGEN_VERSION}");
+    if version_of(&cargo_bin("wasm-bindgen").display().to_string()).as_deref()
+        == Some(wanted.as_str())
+    {
+        return Ok(());
+    }
+    say(format!(
+        "installing wasm-bindgen-cli {WASM_BINDGEN_VERSION} (about 2 minutes, once per machine)"
+    ));
+    let mut install = Command::new("cargo");
+    // Not --locked: its lockfile names a crate version the registry no longer serves.
+    install
+        .args([
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            WASM_BINDGEN_VERSION,
+            "--force",
+        ])
+        .env_remove("CARGO_TARGET_DIR")
+        .current_dir(std::env::temp_dir());
+    run_checked(install)
+}
+
+/// Path of the Chromium binary used by browser tests.
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn ensure_chromium() -> Result<()> {
+    if PathBuf::from(CHROMIUM).exists() {
+        return Ok(());
+    }
+    say("installing Chromium for browser tests (Debian packages chromium, chromium-driver)");
+    let mut update = Command::new("apt-get");
+    update.arg("update");
+    run_checked(update)?;
+    let mut install = Command::new("apt-get");
+    install
+        .args([
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "chromium",
+            "chromium-driver",
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run_checked(install)
+}
+
+/// Folder holding `node_modules/playwright-core`.
+pub(crate) fn node_tools_dir() -> PathBuf {
+    tools_dir().join("node")
+}
+
+fn ensure_playwright() -> Result<()> {
+    let dir = node_tools_dir();
+    if dir
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
+        return Ok(());
+    }
+    say(format!(
+        "installing playwright-core {PLAYWRIGHT_CORE_VERSION} (drives Chromium; no browser download)"
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let mut install = Command::new("npm");
+    install
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir)
+        .arg(format!("playwright-core@{PLAYWRIGHT_CORE_VERSION}"));
+    run_checked(install)
+}
