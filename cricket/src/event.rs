@@ -13,6 +13,7 @@ pub const SCHEMA_VERSION: u16 = 1;
 
 /// One fact about a match, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Schema version of this event (see [`SCHEMA_VERSION`]).
     pub schema: u16,
@@ -27,6 +28,7 @@ pub struct Event {
 
 /// What happened. Serialized externally tagged: `{"delivery": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Payload {
     MatchStarted(MatchStarted),
@@ -50,6 +52,7 @@ impl Payload {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     T20,
@@ -71,6 +74,7 @@ impl Format {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MatchStarted {
     /// The two sides, in the order the source lists them.
     pub teams: [String; 2],
@@ -96,18 +100,21 @@ pub struct MatchStarted {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Squad {
     pub team: String,
     pub players: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Toss {
     pub winner: String,
     pub decision: TossDecision,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TossDecision {
     Bat,
@@ -115,6 +122,7 @@ pub enum TossDecision {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InningsStarted {
     /// 1-based innings number in match order, super overs included.
     pub innings: u8,
@@ -134,6 +142,7 @@ pub struct InningsStarted {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub innings: u8,
     /// 0-based over number.
@@ -175,6 +184,7 @@ impl Delivery {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Runs {
     pub batter: u16,
     pub extras: u16,
@@ -186,6 +196,7 @@ pub struct Runs {
 
 /// Extras by kind. On a delivery each is small; on an innings they are running totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Extras {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub wides: u16,
@@ -214,6 +225,7 @@ impl Extras {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Wicket {
     pub player_out: String,
     pub kind: WicketKind,
@@ -222,6 +234,7 @@ pub struct Wicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Fielder {
     pub name: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -229,6 +242,7 @@ pub struct Fielder {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WicketKind {
     Bowled,
@@ -315,6 +329,7 @@ impl WicketKind {
 /// A player substitution recorded on a delivery: a match replacement (concussion substitute,
 /// impact player) or a role replacement (a new bowler finishing an over, a runner).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Replacement {
     pub player_in: String,
     pub player_out: String,
@@ -327,6 +342,7 @@ pub struct Replacement {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InningsEnded {
     pub innings: u8,
     pub reason: InningsEndReason,
@@ -339,6 +355,7 @@ pub struct InningsEnded {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InningsEndReason {
     AllOut,
@@ -351,6 +368,7 @@ pub enum InningsEndReason {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MatchEnded {
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -358,6 +376,7 @@ pub struct MatchEnded {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     Win {
@@ -381,6 +400,7 @@ pub enum Outcome {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Margin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runs: Option<u32>,

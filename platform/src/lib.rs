@@ -4,7 +4,9 @@
 //!   tuned once for the whole pipeline, plus topic creation.
 //! - [`telemetry`]: tracing setup with text or JSON logs.
 //! - [`shutdown`]: one future that resolves on Ctrl-C or SIGTERM.
+//! - [`local_broker`]: the local Kafka-protocol broker as a child process (runner and tests).
 
 pub mod kafka;
+pub mod local_broker;
 pub mod shutdown;
 pub mod telemetry;

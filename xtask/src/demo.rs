@@ -13,7 +13,8 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::broker::{Broker, Storage};
+use platform::local_broker::Storage;
+
 use crate::process::port_in_use;
 use crate::{say, setup};
 
@@ -32,8 +33,8 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     if port_in_use(9092) {
         anyhow::bail!("port 9092 is in use: stop the other broker (or demo) first");
     }
-    let broker = Broker::start(9092, Storage::Memory).await?;
-    say(format!("broker ready on {}", broker.brokers));
+    let broker = crate::broker::start(9092, Storage::Memory).await?;
+    say(format!("broker ready on {}", broker.brokers()));
 
     let file = args
         .replay
@@ -51,8 +52,8 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         args.speed
     ));
 
-    let follower = follow(broker.brokers.clone(), match_id.clone(), events.len());
-    let replay = produce(broker.brokers.clone(), events, args.speed);
+    let follower = follow(broker.brokers(), match_id.clone(), events.len());
+    let replay = produce(broker.brokers(), events, args.speed);
     tokio::select! {
         result = async { tokio::try_join!(replay, follower) } => { result?; say("match over: Ctrl-C to stop"); platform::shutdown::signal().await; }
         () = platform::shutdown::signal() => {}

@@ -86,12 +86,6 @@ impl Drop for Running {
     }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-pub(crate) fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
 /// Is something already listening on `port`?
 pub(crate) fn port_in_use(port: u16) -> bool {
     TcpStream::connect_timeout(

@@ -63,11 +63,6 @@ fn cargo_bin(name: &str) -> PathBuf {
     cargo_home.join("bin").join(name)
 }
 
-/// Path of the Nisshi binary (installed by `ensure`).
-pub(crate) fn nisshi_binary() -> PathBuf {
-    cargo_bin("nisshi")
-}
-
 /// First line of `program --version`, if it runs.
 fn version_of(program: &str) -> Option<String> {
     let output = Command::new(program).arg("--version").output().ok()?;
@@ -95,7 +90,7 @@ fn ensure_wasm_target() -> Result<()> {
 }
 
 fn ensure_nisshi() -> Result<()> {
-    let binary = nisshi_binary();
+    let binary = platform::local_broker::LocalBroker::binary();
     if binary.exists() {
         return Ok(());
     }

@@ -6,8 +6,9 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::broker::{Broker, Storage};
-use crate::process::{free_port, run_checked};
+use platform::local_broker::{LocalBroker, Storage, free_port};
+
+use crate::process::run_checked;
 use crate::{say, setup};
 
 #[derive(Debug, clap::Args)]
@@ -32,13 +33,14 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     ]);
     run_checked(wasm)?;
 
-    let broker = Broker::start(free_port()?, Storage::Memory).await?;
-    say(format!("test broker on {}", broker.brokers));
+    let broker = crate::broker::start(free_port()?, Storage::Memory).await?;
+    say(format!("test broker on {}", broker.brokers()));
 
     let mut test = Command::new(env!("CARGO"));
     test.args(["test", "--workspace"])
         .args(&args.cargo_args)
-        .env("KAFKA_BROKERS", &broker.brokers)
+        .env("KAFKA_BROKERS", broker.brokers())
+        .env("NISSHI_BIN", LocalBroker::binary())
         .env("CRICKET_TOOLS_DIR", setup::tools_dir())
         .current_dir(crate::workspace_root());
     let result = run_checked(test);

@@ -1,0 +1,208 @@
+//! The HTTP surface: `POST /v1/events` plus the operational endpoints.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+use crate::decode::{BodyKind, decode};
+use crate::error::ApiError;
+use crate::publish::Publisher;
+use crate::{metrics, openapi};
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub publisher: Publisher,
+    pub token: Arc<str>,
+    pub max_body_bytes: usize,
+    pub max_batch_events: usize,
+    /// Permits for requests being processed; none left means 429.
+    pub in_flight: Arc<Semaphore>,
+    pub metrics: PrometheusHandle,
+}
+
+/// The answer to a fully acknowledged request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    /// How many events the broker acknowledged: all of the request's.
+    pub accepted: usize,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/events", post(post_events))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(prometheus))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        .route(
+            "/v1/schema/event.json",
+            get(|| async { Json(openapi::event_json_schema()) }),
+        )
+        .layer(middleware::from_fn(count_requests))
+        .with_state(state)
+}
+
+async fn count_requests(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    metrics::request(response.status().as_u16());
+    response
+}
+
+/// Publish events.
+///
+/// The body is NDJSON (one event per line) or JSON (one event or an array). Every event is
+/// validated first; the request is answered 202 only after the broker acknowledged all of
+/// its events. Retrying a failed request is safe: consumers ignore a `seq` they have seen.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    request_body(
+        content(
+            (Vec<cricket::Event> = "application/x-ndjson"),
+            (Vec<cricket::Event> = "application/json"),
+        ),
+        description = "NDJSON: one event per line. JSON: one event object or an array of them."
+    ),
+    responses(
+        (status = 202, description = "Every event was acknowledged by the broker", body = Accepted),
+        (status = 400, description = "Malformed JSON or an empty request", body = crate::error::ErrorBody),
+        (status = 401, description = "No bearer token", body = crate::error::ErrorBody),
+        (status = 403, description = "Wrong bearer token", body = crate::error::ErrorBody),
+        (status = 413, description = "Body or batch too large", body = crate::error::ErrorBody),
+        (status = 415, description = "Not NDJSON or JSON", body = crate::error::ErrorBody),
+        (status = 422, description = "An event is invalid; nothing was produced", body = crate::error::ErrorBody),
+        (status = 429, description = "Too busy; retry after the Retry-After seconds", body = crate::error::ErrorBody),
+        (status = 503, description = "The broker is unavailable; `failed` lists what was not accepted", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn post_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match accept(&state, &headers, body).await {
+        Ok(accepted) => {
+            metrics::accepted(accepted);
+            (StatusCode::ACCEPTED, Json(Accepted { accepted })).into_response()
+        }
+        Err((err, events)) => {
+            metrics::rejected(err.code(), events);
+            err.into_response()
+        }
+    }
+}
+
+/// Returns the number of events accepted, or the error and how many events it concerned.
+async fn accept(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<usize, (ApiError, usize)> {
+    authorize(headers, &state.token).map_err(|err| (err, 0))?;
+    let kind = BodyKind::from_content_type(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .map_err(|err| (err, 0))?;
+    let too_large = ApiError::BodyTooLarge {
+        limit: state.max_body_bytes,
+    };
+    let declared_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared_length.is_some_and(|length| length > state.max_body_bytes) {
+        return Err((too_large, 0));
+    }
+    let _permit = state.in_flight.clone().try_acquire_owned().map_err(|_| {
+        let err = ApiError::Busy {
+            message: "too many requests in flight".to_owned(),
+            failed: Vec::new(),
+        };
+        (err, 0)
+    })?;
+    let bytes = axum::body::to_bytes(body, state.max_body_bytes)
+        .await
+        .map_err(|err| {
+            let source = std::error::Error::source(&err);
+            if source.is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+                (too_large.clone(), 0)
+            } else {
+                let err = ApiError::Malformed {
+                    message: format!("could not read the request body: {err}"),
+                    line: 1,
+                };
+                (err, 0)
+            }
+        })?;
+    let events = decode(kind, &bytes, state.max_batch_events).map_err(|err| (err, 1))?;
+    state.publisher.publish(&events).await.map_err(|err| {
+        let failed = match &err {
+            ApiError::Busy { failed, .. } | ApiError::Unavailable { failed, .. } => failed.len(),
+            _ => events.len(),
+        };
+        if failed < events.len() {
+            metrics::accepted(events.len() - failed);
+        }
+        (err, failed)
+    })?;
+    Ok(events.len())
+}
+
+fn authorize(headers: &HeaderMap, token: &str) -> Result<(), ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(ApiError::MissingToken)?;
+    // Constant-time so the comparison does not reveal how much of a guess was right.
+    if bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::WrongToken)
+    }
+}
+
+/// Liveness: the process is serving HTTP.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive")))]
+pub(crate) async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the broker is reachable, so events can be accepted.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Broker unreachable"))
+)]
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    if state.publisher.broker_up() {
+        Json(serde_json::json!({"status": "ready"})).into_response()
+    } else {
+        let body = Json(serde_json::json!({"status": "broker unreachable"}));
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    }
+}
+
+async fn prometheus(State(state): State<AppState>) -> Response {
+    metrics::gauges(state.publisher.queue_depth(), state.publisher.broker_up());
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
