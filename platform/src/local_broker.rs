@@ -66,20 +66,25 @@ impl LocalBroker {
     }
 
     async fn launch(&mut self) -> Result<()> {
-        let home = self.workdir.join("cwd");
-        // An empty working directory each time: Nisshi would read a stray `.env` there.
-        let _ = std::fs::remove_dir_all(&home);
-        std::fs::create_dir_all(&home)?;
         let listener = format!("tcp://127.0.0.1:{}", self.port);
-        let storage_url = match &self.storage {
-            Storage::Memory => "memory://nisshi/".to_owned(),
+        // Nisshi resolves a sqlite path against its working directory, so it runs in the
+        // database's folder and is given the file name. It also reads a `.env` file from its
+        // working directory: there must be none.
+        let (home, storage_url) = match &self.storage {
+            Storage::Memory => (self.workdir.join("cwd"), "memory://nisshi/".to_owned()),
             Storage::Sqlite(path) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                format!("sqlite://{}", path.display())
+                let dir = path
+                    .parent()
+                    .map_or_else(|| self.workdir.clone(), Path::to_path_buf);
+                let file = path
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .unwrap_or("broker.db");
+                (dir, format!("sqlite://{file}"))
             }
         };
+        std::fs::create_dir_all(&home)?;
+        let _ = std::fs::remove_file(home.join(".env"));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -13,7 +13,7 @@ use crate::{say, setup};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Extra arguments for `cargo test`, e.g. a test-name filter.
+    /// Arguments for `cargo test` instead of `--workspace`, e.g. `-p ingest --test broker`.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     cargo_args: Vec<String>,
 }
@@ -37,8 +37,11 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     say(format!("test broker on {}", broker.brokers()));
 
     let mut test = Command::new(env!("CARGO"));
-    test.args(["test", "--workspace"])
-        .args(&args.cargo_args)
+    test.arg("test");
+    if args.cargo_args.is_empty() {
+        test.arg("--workspace");
+    }
+    test.args(&args.cargo_args)
         .env("KAFKA_BROKERS", broker.brokers())
         .env("NISSHI_BIN", LocalBroker::binary())
         .env("CRICKET_TOOLS_DIR", setup::tools_dir())
