@@ -6,12 +6,14 @@
 //!   order into the full live state (scores, cards, partnerships, charts, status line).
 //! - [`scorecard`]: the canonical scorecard shape every part of the platform can print.
 //! - [`cricsheet`]: turns real Cricsheet ball-by-ball JSON into the same event stream.
+//! - [`live`]: the WebSocket protocol between stream-stats and its clients.
 //!
 //! The crate is pure (no I/O, no async, no clock) so it compiles to `wasm32-unknown-unknown`
 //! for the dashboard: server and browser score with the same code.
 
 pub mod cricsheet;
 pub mod event;
+pub mod live;
 pub mod scoreboard;
 pub mod scorecard;
 pub mod validate;

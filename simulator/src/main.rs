@@ -52,6 +52,14 @@ enum Command {
         #[command(flatten)]
         sink: SinkArgs,
     },
+    /// Send NDJSON files of events as fast as the sink takes them, then print a JSON report
+    /// (events/s, request latency): the ingest benchmark drives both its runs with this.
+    Send {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        sink: SinkArgs,
+    },
     /// Print each Cricsheet file's canonical scorecard as one JSON line.
     Scorecard {
         #[arg(required = true)]
@@ -191,6 +199,22 @@ async fn main() -> Result<()> {
                 retries = report.retries,
                 "all matches sent"
             );
+        }
+        Command::Send { files, sink } => {
+            let games = simulator::replay::load_ndjson(&files)?;
+            let started = std::time::Instant::now();
+            let report = send::send(games, sink.sink()?, sink.options(Speed::Max.factor())).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            let summary = serde_json::json!({
+                "events": report.events,
+                "requests": report.requests,
+                "retries": report.retries,
+                "seconds": seconds,
+                "events_per_s": report.events as f64 / seconds,
+                "p50_ms": report.latency_quantile(0.5).as_secs_f64() * 1000.0,
+                "p99_ms": report.latency_quantile(0.99).as_secs_f64() * 1000.0,
+            });
+            println!("{summary}");
         }
         Command::Scorecard { files } => {
             let mut out = BufWriter::new(std::io::stdout().lock());

@@ -53,3 +53,27 @@ pub fn print_events(path: &Path, prefix: &str, out: &mut impl Write) -> Result<(
     }
     Ok(())
 }
+
+/// Reads NDJSON event files, grouped by match in file order (as `events` prints them).
+pub fn load_ndjson(paths: &[impl AsRef<Path>]) -> Result<Vec<Vec<Event>>> {
+    let mut matches: Vec<Vec<Event>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for path in paths {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        for (number, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let event: Event = serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: not an event", path.display(), number + 1))?;
+            let slot = *index.entry(event.match_id.clone()).or_insert_with(|| {
+                matches.push(Vec::new());
+                matches.len() - 1
+            });
+            matches[slot].push(event);
+        }
+    }
+    Ok(matches)
+}

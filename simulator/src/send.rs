@@ -78,11 +78,23 @@ pub struct SendOptions {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SendReport {
     pub events: u64,
     pub requests: u64,
     pub retries: u64,
+    /// How long each request (batch) took from first send to acceptance, retries included.
+    pub latencies: Vec<Duration>,
+}
+
+impl SendReport {
+    /// The `q` quantile (0..=1) of request latency.
+    pub fn latency_quantile(&self, q: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        let index = ((sorted.len() as f64 - 1.0) * q).round().max(0.0) as usize;
+        sorted.get(index).copied().unwrap_or_default()
+    }
 }
 
 /// Sends every match to `sink`, each paced by its event times. Returns when all were accepted.
@@ -150,6 +162,7 @@ pub async fn send(
         report.events += lane.events;
         report.requests += lane.requests;
         report.retries += lane.retries;
+        report.latencies.extend(lane.latencies);
     }
     progress.finish_and_clear();
     Ok(report)
@@ -179,7 +192,9 @@ async fn run_lane(
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
         let retries = client.deliver(&events).await?;
+        report.latencies.push(started.elapsed());
         report.requests += 1;
         report.retries += retries;
         report.events += events.len() as u64;

@@ -1,159 +1,211 @@
-//! `cargo xtask demo`: the platform on this machine. Starts the broker, replays a real match
-//! into `match-events` at `--speed`, and follows the topic like a live-stats consumer would,
-//! folding each event into a scoreboard and printing it as it changes. Ctrl-C stops it all.
+//! `cargo xtask demo`: the platform on this machine. Builds the services, starts the broker
+//! and ingest, and has the simulator play synthetic matches and replay real ones through
+//! ingest; a live table of every match (folded from `match-events` by the same scoring engine
+//! the services use) shows it all moving. One Ctrl-C stops everything.
 
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use cricket::{Event, Scoreboard, cricsheet};
+use anyhow::{Context, Result, bail};
+use cricket::{Event, Scoreboard};
 use platform::kafka;
+use platform::local_broker::Storage;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use platform::local_broker::Storage;
-
-use crate::process::port_in_use;
-use crate::{say, setup};
+use crate::process::{Running, port_in_use, run_checked};
+use crate::{data_dir, say, setup, workspace_root};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Cricsheet file to replay (default: the 2023 IPL final).
-    #[arg(long)]
-    replay: Option<PathBuf>,
-    /// Replay speed: 1 is real time (40 s a ball), 100 is a T20 in under 3 minutes.
-    #[arg(long, default_value_t = 100.0)]
-    speed: f64,
+    /// Synthetic matches to play.
+    #[arg(long, default_value_t = 4)]
+    matches: usize,
+    /// Real Cricsheet matches to replay (default: two famous finishes from data/cricsheet).
+    #[arg(long, num_args = 1..)]
+    replay: Vec<PathBuf>,
+    /// Speed: a factor of real time (1 = a ball every 40 s) or `max`.
+    #[arg(long, default_value = "100")]
+    speed: String,
 }
+
+const INGEST_PORT: u16 = 8081;
 
 pub(crate) async fn run(args: Args) -> Result<()> {
     setup::ensure(false)?;
-    if port_in_use(9092) {
-        anyhow::bail!("port 9092 is in use: stop the other broker (or demo) first");
+    for port in [9092, INGEST_PORT] {
+        if port_in_use(port) {
+            bail!("port {port} is in use: stop whatever holds it (another demo?) first");
+        }
     }
+    say("building the services");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "-p", "ingest", "-p", "simulator"])
+        .current_dir(workspace_root());
+    run_checked(build)?;
+    let bin = binary_dir();
+
     let broker = crate::broker::start(9092, Storage::Memory).await?;
     say(format!("broker ready on {}", broker.brokers()));
 
-    let file = args
-        .replay
-        .unwrap_or_else(|| crate::workspace_root().join("data/cricsheet/1370353.json"));
-    let match_id = file
-        .file_stem()
-        .and_then(|stem| stem.to_str())
-        .context("replay file needs a name")?
-        .to_owned();
-    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    let events = cricsheet::import(&match_id, &file.display().to_string(), &bytes)?;
+    let logs = data_dir().join("logs");
+    let token = format!("demo-{}-{}", std::process::id(), kafka::now_ms());
+    let mut ingest = Command::new(bin.join("ingest"));
+    ingest
+        .env("INGEST_TOKEN", &token)
+        .env("KAFKA_BROKERS", broker.brokers());
+    let mut ingest = Running::spawn("ingest", ingest, Some(&logs.join("ingest.log")))?;
+    ingest.wait_for_port(
+        ([127, 0, 0, 1], INGEST_PORT).into(),
+        Duration::from_secs(30),
+    )?;
     say(format!(
-        "replaying match {match_id} ({} events) at {}x",
-        events.len(),
+        "ingest on http://127.0.0.1:{INGEST_PORT} (logs in {})",
+        logs.display()
+    ));
+
+    let replays = if args.replay.is_empty() {
+        ["1144530.json", "1216517.json"]
+            .map(|file| workspace_root().join("data/cricsheet").join(file))
+            .to_vec()
+    } else {
+        args.replay.clone()
+    };
+    let mut synthetic = Command::new(bin.join("simulator"));
+    synthetic
+        .args([
+            "run",
+            "--matches",
+            &args.matches.to_string(),
+            "--speed",
+            &args.speed,
+        ])
+        .env("INGEST_TOKEN", &token);
+    let mut replay = Command::new(bin.join("simulator"));
+    replay
+        .args(["replay", "--speed", &args.speed])
+        .args(&replays)
+        .env("INGEST_TOKEN", &token);
+    let _synthetic = Running::spawn(
+        "simulator run",
+        synthetic,
+        Some(&logs.join("simulator-run.log")),
+    )?;
+    let _replay = Running::spawn(
+        "simulator replay",
+        replay,
+        Some(&logs.join("simulator-replay.log")),
+    )?;
+    say(format!(
+        "playing {} synthetic and {} real matches at speed {}; Ctrl-C stops everything",
+        args.matches,
+        replays.len(),
         args.speed
     ));
 
-    let follower = follow(broker.brokers(), match_id.clone(), events.len());
-    let replay = produce(broker.brokers(), events, args.speed);
     tokio::select! {
-        result = async { tokio::try_join!(replay, follower) } => { result?; say("match over: Ctrl-C to stop"); platform::shutdown::signal().await; }
+        result = follow(broker.brokers()) => result?,
         () = platform::shutdown::signal() => {}
     }
+    ingest.stop(Duration::from_secs(10));
     drop(broker);
     say("demo stopped");
     Ok(())
 }
 
-/// Sends the events to `match-events`, spaced by their event times divided by `speed`.
-async fn produce(brokers: String, events: Vec<Event>, speed: f64) -> Result<()> {
-    let producer: FutureProducer = kafka::producer_config(&brokers).create()?;
-    for (index, event) in events.iter().enumerate() {
-        if let Some(previous) = index.checked_sub(1).and_then(|i| events.get(i)) {
-            let gap = (event.time - previous.time)
-                .to_std()
-                .unwrap_or(Duration::ZERO);
-            tokio::time::sleep(gap.div_f64(speed.max(0.001)).min(Duration::from_secs(5))).await;
-        }
-        let payload = serde_json::to_vec(event)?;
-        let now = kafka::now_ms().to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: kafka::header::SCHEMA_VERSION,
-                value: Some("1"),
-            })
-            .insert(Header {
-                key: kafka::header::INGEST_TIME_MS,
-                value: Some(now.as_str()),
-            });
-        let record = FutureRecord::to(kafka::MATCH_EVENTS)
-            .key(event.match_id.as_bytes())
-            .payload(&payload)
-            .headers(headers);
-        producer
-            .send(record, Duration::from_secs(10))
-            .await
-            .map_err(|(err, _)| anyhow::anyhow!("produce failed: {err}"))?;
-    }
-    Ok(())
+/// Where cargo put the binaries built above.
+fn binary_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+        .join("debug")
 }
 
-/// Consumes the topic and prints the scoreboard after every event of `match_id`.
-async fn follow(brokers: String, match_id: String, expected: usize) -> Result<()> {
-    let consumer: StreamConsumer = kafka::consumer_config(&brokers, "demo-follower").create()?;
-    consumer.subscribe(&[kafka::MATCH_EVENTS])?;
-    let mut board = Scoreboard::new(match_id);
-    while (board.last_seq as usize) < expected {
-        let message = consumer.recv().await?;
-        let Some(payload) = message.payload() else {
-            continue;
-        };
-        let event: Event = match serde_json::from_slice(payload) {
-            Ok(event) => event,
-            Err(err) => {
-                say(format!("skipping undecodable record: {err}"));
-                continue;
+/// Folds `match-events` into scoreboards and redraws a table of every match.
+async fn follow(brokers: String) -> Result<()> {
+    let group = format!("demo-table-{}", kafka::now_ms());
+    let consumer: StreamConsumer = kafka::consumer_config(&brokers, &group).create()?;
+    consumer
+        .subscribe(&[kafka::MATCH_EVENTS])
+        .context("subscribe")?;
+    let mut boards: BTreeMap<String, Scoreboard> = BTreeMap::new();
+    let terminal = std::io::stdout().is_terminal();
+    let mut redraw = tokio::time::interval(Duration::from_millis(500));
+    let mut changed = false;
+    loop {
+        tokio::select! {
+            message = consumer.recv() => {
+                let message = message?;
+                let Some(event) = message.payload().and_then(|p| serde_json::from_slice::<Event>(p).ok()) else {
+                    continue;
+                };
+                let board = boards
+                    .entry(event.match_id.clone())
+                    .or_insert_with(|| Scoreboard::new(event.match_id.clone()));
+                if board.apply(&event).is_ok() {
+                    changed = true;
+                }
             }
-        };
-        if event.match_id != board.match_id {
-            continue;
+            _ = redraw.tick() => {
+                if changed {
+                    draw(&boards, terminal);
+                    changed = false;
+                }
+            }
         }
-        board.apply(&event)?;
-        println!("{}", render(&board));
     }
-    Ok(())
 }
 
-/// One terminal line: score, batters, bowler, status.
-fn render(board: &Scoreboard) -> String {
-    let Some(innings) = board.current_innings() else {
-        return board.status();
-    };
-    let bpo = innings.balls_per_over;
-    let batters: Vec<String> = innings
-        .at_crease()
-        .map(|b| format!("{} {}({})", b.name, b.runs, b.balls))
-        .collect();
-    let bowler = innings
-        .current_bowler
-        .and_then(|i| innings.bowlers.get(i))
-        .map(|b| format!("{} {}-{} ({})", b.name, b.wickets, b.runs, b.overs(bpo)))
-        .unwrap_or_default();
-    let last: Vec<String> = innings
-        .recent
-        .iter()
-        .rev()
-        .take(6)
-        .rev()
-        .map(|ball| ball.label())
-        .collect();
-    format!(
-        "{:<24} {:>3}/{:<2} ({:>4} ov) | {:<40} | {:<28} | {:<22} | {}",
-        innings.batting_team,
-        innings.runs,
-        innings.wickets,
-        innings.overs().to_string(),
-        batters.join("  "),
-        bowler,
-        last.join(" "),
-        board.status()
-    )
+fn draw(boards: &BTreeMap<String, Scoreboard>, terminal: bool) {
+    let mut out = String::new();
+    if terminal {
+        out.push_str("\x1b[2J\x1b[H");
+    }
+    out.push_str(&format!("{:<10} {:<52} {}\n", "match", "score", "status"));
+    for board in boards.values() {
+        let score = board
+            .innings
+            .iter()
+            .map(|i| {
+                let marker = if i.super_over { " SO" } else { "" };
+                format!(
+                    "{} {}/{} ({}){marker}",
+                    short(&i.batting_team),
+                    i.runs,
+                    i.wickets,
+                    i.overs()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let live = if board.is_live() { "●" } else { " " };
+        out.push_str(&format!(
+            "{live}{:<9} {:<52} {}\n",
+            board.match_id,
+            truncate(&score, 52),
+            board.status()
+        ));
+    }
+    print!("{out}");
+}
+
+/// "Chennai Super Kings" -> "CSK"; single words stay.
+fn short(team: &str) -> String {
+    let words: Vec<&str> = team.split_whitespace().collect();
+    if words.len() < 2 {
+        return team.to_owned();
+    }
+    words.iter().filter_map(|w| w.chars().next()).collect()
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let cut: String = text.chars().take(width - 1).collect();
+        format!("{cut}…")
+    }
 }

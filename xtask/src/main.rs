@@ -62,7 +62,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Broker(args) => broker::run(args).await,
             Command::Test(args) => test::run(args).await,
             Command::Demo(args) => demo::run(args).await,
-            Command::Bench(args) => bench::run(&args),
+            Command::Bench(args) => bench::run(&args).await,
         }
     })
 }

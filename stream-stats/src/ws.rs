@@ -1,0 +1,206 @@
+//! WebSocket clients: `GET /v1/ws`, speaking `cricket::live`.
+//!
+//! Each client is one task holding broadcast receivers for its subscriptions. It never slows
+//! anyone else: if it reads too slowly and falls behind a channel's buffer, it is sent a fresh
+//! snapshot of what it follows instead of the deltas it missed; if its socket stops accepting
+//! writes for the send timeout, it is disconnected. Memory per client is its receivers and the
+//! one message being written, whatever the client does.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use cricket::live::{ClientMessage, ServerMessage};
+use futures_util::{SinkExt, StreamExt};
+use tokio_stream::StreamMap;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::http::{AppState, json_error};
+use crate::metrics;
+
+/// Server pings this often; a client silent for three pings is gone.
+const PING_EVERY: Duration = Duration::from_secs(20);
+const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+/// Most subscriptions one client may hold.
+const MAX_SUBSCRIPTIONS: usize = 64;
+/// Key of the match-list subscription in a client's stream map (match ids cannot contain it).
+const LIST: &str = "#list";
+
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if !origin_allowed(&state.allowed_origins, origin) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this origin may not open a WebSocket here",
+        );
+    }
+    ws.max_message_size(state.ws_max_message_bytes)
+        .max_frame_size(state.ws_max_message_bytes)
+        .on_upgrade(move |socket| serve(socket, state))
+        .into_response()
+}
+
+fn origin_allowed(allowed: &[String], origin: Option<&str>) -> bool {
+    if allowed.iter().any(|a| a == "*") {
+        return true;
+    }
+    // Non-browser clients send no Origin; browsers always do.
+    origin.is_none_or(|origin| allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)))
+}
+
+struct ClientGauge;
+
+impl ClientGauge {
+    fn new() -> ClientGauge {
+        metrics::ws_clients(1.0);
+        ClientGauge
+    }
+}
+
+impl Drop for ClientGauge {
+    fn drop(&mut self) {
+        metrics::ws_clients(-1.0);
+    }
+}
+
+async fn serve(socket: WebSocket, state: AppState) {
+    let _gauge = ClientGauge::new();
+    let (mut sink, mut incoming) = socket.split();
+    let mut subscriptions: StreamMap<String, BroadcastStream<Bytes>> = StreamMap::new();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut last_heard = Instant::now();
+    let send_timeout = state.ws_send_timeout;
+
+    // Sends one message or gives up on the client.
+    macro_rules! send {
+        ($client:lifetime, $bytes:expr) => {{
+            if let Ok(text) = Utf8Bytes::try_from($bytes) {
+                match tokio::time::timeout(send_timeout, sink.send(Message::Text(text))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break $client,
+                    Err(_) => {
+                        metrics::slow_client("disconnected");
+                        break $client;
+                    }
+                }
+            }
+        }};
+    }
+
+    'client: loop {
+        tokio::select! {
+            message = incoming.next() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(_))) => {
+                        send!('client, error("binary messages are not supported; send JSON text"));
+                        continue;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                        last_heard = Instant::now();
+                        continue;
+                    }
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                };
+                last_heard = Instant::now();
+                let replies = match serde_json::from_str::<ClientMessage>(&text) {
+                    Ok(request) => apply(&state, &mut subscriptions, request),
+                    Err(err) => vec![error(&format!("not a client message: {err}"))],
+                };
+                for reply in replies {
+                    send!('client, reply);
+                }
+            }
+            Some((key, item)) = subscriptions.next(), if !subscriptions.is_empty() => match item {
+                Ok(bytes) => send!('client, bytes),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                    // Too slow for the deltas: start this subscription afresh from a snapshot.
+                    metrics::slow_client("resynced");
+                    tracing::debug!(%key, missed, "client lagged; resending snapshot");
+                    if let Some(snapshot) = resubscribe(&state, &mut subscriptions, &key) {
+                        send!('client, snapshot);
+                    }
+                }
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT {
+                    break;
+                }
+                if tokio::time::timeout(send_timeout, sink.send(Message::Ping(Bytes::new()))).await.is_err() {
+                    metrics::slow_client("disconnected");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn error(message: &str) -> Bytes {
+    encode(&ServerMessage::Error {
+        message: message.to_owned(),
+    })
+}
+
+fn encode(message: &ServerMessage) -> Bytes {
+    Bytes::from(serde_json::to_vec(message).unwrap_or_default())
+}
+
+/// Applies a subscribe/unsubscribe; returns the messages to send (snapshots first).
+fn apply(
+    state: &AppState,
+    subscriptions: &mut StreamMap<String, BroadcastStream<Bytes>>,
+    request: ClientMessage,
+) -> Vec<Bytes> {
+    let mut replies = Vec::new();
+    match request {
+        ClientMessage::Subscribe { list, matches } => {
+            if subscriptions.len() + matches.len() + usize::from(list) > MAX_SUBSCRIPTIONS {
+                return vec![error(&format!(
+                    "at most {MAX_SUBSCRIPTIONS} subscriptions per connection"
+                ))];
+            }
+            if list && let Some(snapshot) = resubscribe(state, subscriptions, LIST) {
+                replies.push(snapshot);
+            }
+            for match_id in matches {
+                match resubscribe(state, subscriptions, &match_id) {
+                    Some(snapshot) => replies.push(snapshot),
+                    None => replies.push(encode(&ServerMessage::NotFound { match_id })),
+                }
+            }
+        }
+        ClientMessage::Unsubscribe { list, matches } => {
+            if list {
+                subscriptions.remove(LIST);
+            }
+            for match_id in matches {
+                subscriptions.remove(&match_id);
+            }
+        }
+    }
+    replies
+}
+
+/// (Re)starts the subscription `key` with a fresh snapshot; `None` for an unknown match.
+fn resubscribe(
+    state: &AppState,
+    subscriptions: &mut StreamMap<String, BroadcastStream<Bytes>>,
+    key: &str,
+) -> Option<Bytes> {
+    let (snapshot, receiver) = if key == LIST {
+        state.store.subscribe_list()
+    } else {
+        state.store.subscribe_match(key)?
+    };
+    subscriptions.insert(key.to_owned(), BroadcastStream::new(receiver));
+    Some(snapshot)
+}

@@ -1,0 +1,167 @@
+//! Ingest throughput against its own baseline, on one kind of broker in one run:
+//!
+//! - `direct_produce_events_per_s`: the events produced straight to Kafka by the release
+//!   simulator (`send --sink kafka`: librdkafka, idempotent, `acks=all`): the ceiling.
+//! - `ingest_events_per_s`: the same events, same tool, same lanes and batches of 500, through
+//!   the release ingest binary over HTTP, each 202 waiting for the broker's acks.
+//! - `ingest_ratio` = ingest / direct (goal ≥ 0.8), `ingest_p99_ms`: request latency.
+//!
+//! Events are the 20 real matches without commentary (about 250 bytes each), repeated under
+//! fresh match ids until there are enough.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use cricket::{Event, cricsheet};
+use platform::local_broker::{Storage, free_port};
+
+use crate::process::{Running, run_checked};
+use crate::{data_dir, say, workspace_root};
+
+const TOTAL_EVENTS: usize = 200_000;
+const BATCH: usize = 500;
+const LANES: usize = 8;
+
+pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
+    say("bench ingest: building the release binaries");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "ingest",
+            "-p",
+            "simulator",
+        ])
+        .current_dir(workspace_root());
+    run_checked(build)?;
+
+    let file = data_dir().join("bench-events.ndjson");
+    let mean_bytes = write_events(&file, TOTAL_EVENTS)?;
+    say(format!(
+        "bench ingest: {TOTAL_EVENTS} events of {mean_bytes} bytes on average"
+    ));
+
+    // Each run gets a fresh broker so neither inherits the other's topic state.
+    let broker = crate::broker::start(free_port()?, Storage::Memory).await?;
+    let direct = simulator_send(&file, &["--sink", "kafka", "--brokers", &broker.brokers()])?;
+    drop(broker);
+
+    let broker = crate::broker::start(free_port()?, Storage::Memory).await?;
+    let port = free_port()?;
+    let token = "bench-token";
+    let mut command = Command::new(release_binary("ingest"));
+    command
+        .env("INGEST_TOKEN", token)
+        .env("KAFKA_BROKERS", broker.brokers())
+        .env("INGEST_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn");
+    let mut ingest = Running::spawn(
+        "ingest",
+        command,
+        Some(&data_dir().join("logs/bench-ingest.log")),
+    )?;
+    ingest.wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30))?;
+    let url = format!("http://127.0.0.1:{port}");
+    let via_ingest = simulator_send(
+        &file,
+        &["--sink", "ingest", "--ingest-url", &url, "--token", token],
+    )?;
+    ingest.stop(Duration::from_secs(10));
+    drop(broker);
+
+    let rate = |report: &serde_json::Value| report["events_per_s"].as_f64().unwrap_or(0.0);
+    Ok(vec![
+        ("direct_produce_events_per_s".to_owned(), rate(&direct)),
+        ("ingest_events_per_s".to_owned(), rate(&via_ingest)),
+        (
+            "ingest_ratio".to_owned(),
+            rate(&via_ingest) / rate(&direct).max(1.0),
+        ),
+        (
+            "ingest_p99_ms".to_owned(),
+            via_ingest["p99_ms"].as_f64().unwrap_or(0.0),
+        ),
+        (
+            "direct_produce_p99_ms".to_owned(),
+            direct["p99_ms"].as_f64().unwrap_or(0.0),
+        ),
+    ])
+}
+
+fn release_binary(name: &str) -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), std::path::PathBuf::from)
+        .join("release")
+        .join(name)
+}
+
+/// Runs `simulator send` on `file` and returns its JSON report.
+fn simulator_send(file: &std::path::Path, sink: &[&str]) -> Result<serde_json::Value> {
+    let output = Command::new(release_binary("simulator"))
+        .arg("send")
+        .arg(file)
+        .args(sink)
+        .args(["--lanes", &LANES.to_string(), "--batch", &BATCH.to_string()])
+        .env("RUST_LOG", "warn")
+        .output()
+        .context("cannot run the simulator")?;
+    if !output.status.success() {
+        bail!(
+            "simulator send failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .last()
+        .context("simulator printed no report")?;
+    serde_json::from_str(line).with_context(|| format!("bad report {line:?}"))
+}
+
+/// Writes the benchmark events as NDJSON; returns their mean size in bytes.
+fn write_events(path: &std::path::Path, total: usize) -> Result<usize> {
+    let dir = workspace_root().join("data/cricsheet");
+    let mut matches = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "json") {
+            let id = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .context("file name")?
+                .to_owned();
+            let bytes = std::fs::read(&path)?;
+            matches.push(cricsheet::import(&id, &path.display().to_string(), &bytes)?);
+        }
+    }
+    let mut out = Vec::with_capacity(total * 260);
+    let mut written = 0;
+    let mut round = 0;
+    'fill: loop {
+        round += 1;
+        for events in &matches {
+            for event in events {
+                if written == total {
+                    break 'fill;
+                }
+                let event = Event {
+                    match_id: format!("bench{round}-{}", event.match_id),
+                    ..event.clone()
+                };
+                serde_json::to_writer(&mut out, &event)?;
+                out.push(b'\n');
+                written += 1;
+            }
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, &out)?;
+    Ok(out.len() / total.max(1))
+}

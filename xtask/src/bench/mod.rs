@@ -1,0 +1,76 @@
+//! `cargo xtask bench [--only NAME] [--json FILE]`: the benchmark report.
+//!
+//! Two kinds of benchmark feed it: per-crate `cargo bench` binaries (pure code, run in
+//! release, printing `BENCH {"metric": number}` lines) and system benchmarks here that start
+//! a broker and release service binaries ([`ingest`]). Each measures its own baseline in the
+//! same run and reports the ratio, so the figures mean the same on any machine. The report
+//! is printed as a table and written as one flat JSON object.
+
+mod ingest;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{say, setup};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Run only the named benchmarks (scoring, ingest).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Also write the report as flat JSON `{metric: number}` to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Per-crate benchmark binaries: (name, package, bench target).
+const CRATE_BENCHES: &[(&str, &str, &str)] = &[("scoring", "cricket", "scoring")];
+
+pub(crate) async fn run(args: &Args) -> Result<()> {
+    setup::ensure(false)?;
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|only| only == name);
+    let mut report: BTreeMap<String, f64> = BTreeMap::new();
+    for (name, package, bench) in CRATE_BENCHES {
+        if wanted(name) {
+            report.extend(crate_bench(package, bench)?);
+        }
+    }
+    if wanted("ingest") {
+        report.extend(ingest::run().await?);
+    }
+    println!("{:<36} {:>16}", "metric", "value");
+    for (metric, value) in &report {
+        println!("{metric:<36} {value:>16.2}");
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        say(format!("report written to {}", path.display()));
+    }
+    Ok(())
+}
+
+fn crate_bench(package: &str, bench: &str) -> Result<BTreeMap<String, f64>> {
+    say(format!("bench {package}/{bench}"));
+    let output = Command::new(env!("CARGO"))
+        .args(["bench", "--quiet", "-p", package, "--bench", bench])
+        .current_dir(crate::workspace_root())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run bench {package}/{bench}"))?;
+    if !output.status.success() {
+        bail!("bench {package}/{bench} failed ({})", output.status);
+    }
+    let mut metrics = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        if let Some(json) = line.strip_prefix("BENCH ") {
+            let parsed: BTreeMap<String, f64> =
+                serde_json::from_str(json).with_context(|| format!("bad bench line {line:?}"))?;
+            metrics.extend(parsed);
+        }
+    }
+    Ok(metrics)
+}
