@@ -73,8 +73,17 @@ impl Drop for ClientGauge {
 }
 
 async fn serve(socket: WebSocket, state: AppState) {
+    let (sink, incoming) = socket.split();
+    serve_split(sink, incoming, state).await;
+}
+
+/// The client loop over any message sink and stream (a socket's halves, or channels in tests).
+async fn serve_split<S, R>(mut sink: S, mut incoming: R, state: AppState)
+where
+    S: futures_util::Sink<Message> + Unpin,
+    R: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
     let _gauge = ClientGauge::new();
-    let (mut sink, mut incoming) = socket.split();
     let mut subscriptions: StreamMap<String, BroadcastStream<Bytes>> = StreamMap::new();
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = Instant::now();
@@ -203,4 +212,83 @@ fn resubscribe(
     };
     subscriptions.insert(key.to_owned(), BroadcastStream::new(receiver));
     Some(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use futures_channel::mpsc;
+
+    use super::*;
+    use crate::store::Store;
+
+    fn events() -> Vec<cricket::Event> {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../data/cricsheet/1384429.json");
+        let bytes = std::fs::read(&path).expect("file");
+        cricket::cricsheet::import("1384429", "1384429.json", &bytes).expect("import")
+    }
+
+    fn decode(message: Message) -> ServerMessage {
+        match message {
+            Message::Text(text) => serde_json::from_str(&text).expect("protocol message"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_that_falls_behind_gets_a_fresh_snapshot_not_a_gap() {
+        let store = Arc::new(Store::new(16));
+        let events = events();
+        store.apply(0, &events[0]);
+        let state = AppState {
+            store: store.clone(),
+            ready: Arc::new(AtomicBool::new(true)),
+            metrics: crate::metrics::handle(),
+            allowed_origins: Arc::from(vec!["*".to_owned()]),
+            ws_max_message_bytes: 1024,
+            ws_send_timeout: Duration::from_secs(30),
+        };
+        // A sink that holds one message and then blocks until the test reads: a slow reader.
+        let (sink, mut outgoing) = mpsc::channel::<Message>(0);
+        let (requests, incoming) = mpsc::unbounded::<Result<Message, axum::Error>>();
+        let client = tokio::spawn(serve_split(sink, incoming, state));
+        let subscribe = r#"{"type":"subscribe","matches":["1384429"]}"#;
+        requests
+            .unbounded_send(Ok(Message::Text(subscribe.into())))
+            .expect("send");
+        assert!(matches!(
+            decode(outgoing.next().await.expect("snapshot")),
+            ServerMessage::Snapshot { .. }
+        ));
+
+        // 300 events while the client reads nothing: far more than the 16 buffered deltas.
+        for event in &events[1..301] {
+            store.apply(0, event);
+            tokio::task::yield_now().await;
+        }
+        let mut seen_snapshot_at = None;
+        let mut last = 1;
+        while last < 301 {
+            match decode(outgoing.next().await.expect("message")) {
+                ServerMessage::Event { seq, .. } => {
+                    assert_eq!(seq, last + 1, "deltas after a resync continue in order");
+                    last = seq;
+                }
+                ServerMessage::Snapshot { scoreboard, .. } => {
+                    seen_snapshot_at.get_or_insert(scoreboard.last_seq);
+                    last = scoreboard.last_seq;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(
+            seen_snapshot_at.is_some(),
+            "the lagging client was resynchronised by a snapshot"
+        );
+        drop(requests);
+        client.abort();
+    }
 }
