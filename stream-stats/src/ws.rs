@@ -43,8 +43,12 @@ pub(crate) async fn upgrade(
             "this origin may not open a WebSocket here",
         );
     }
+    // Small buffers: tungstenite's defaults (128 KiB each way) would cost a quarter of a
+    // megabyte per idle client. Writes go straight to the socket (no write batching).
     ws.max_message_size(state.ws_max_message_bytes)
         .max_frame_size(state.ws_max_message_bytes)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| serve(socket, state))
         .into_response()
 }

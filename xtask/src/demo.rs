@@ -1,20 +1,17 @@
-//! `cargo xtask demo`: the platform on this machine. Builds the services, starts the broker
-//! and ingest, and has the simulator play synthetic matches and replay real ones through
-//! ingest; a live table of every match (folded from `match-events` by the same scoring engine
-//! the services use) shows it all moving. One Ctrl-C stops everything.
+//! `cargo xtask demo`: the platform on this machine. Builds the services, starts the broker,
+//! ingest and stream-stats, and has the simulator play synthetic matches and replay real ones
+//! through ingest; a live table of every match, read from stream-stats' API, shows it all
+//! moving. One Ctrl-C stops everything.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use cricket::{Event, Scoreboard};
+use anyhow::{Result, bail};
+use cricket::MatchSummary;
 use platform::kafka;
 use platform::local_broker::Storage;
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 
 use crate::process::{Running, port_in_use, run_checked};
 use crate::{data_dir, say, setup, workspace_root};
@@ -33,10 +30,11 @@ pub(crate) struct Args {
 }
 
 const INGEST_PORT: u16 = 8081;
+const STATS_PORT: u16 = 8082;
 
 pub(crate) async fn run(args: Args) -> Result<()> {
     setup::ensure(false)?;
-    for port in [9092, INGEST_PORT] {
+    for port in [9092, INGEST_PORT, STATS_PORT] {
         if port_in_use(port) {
             bail!("port {port} is in use: stop whatever holds it (another demo?) first");
         }
@@ -44,7 +42,16 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     say("building the services");
     let mut build = Command::new(env!("CARGO"));
     build
-        .args(["build", "--quiet", "-p", "ingest", "-p", "simulator"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "ingest",
+            "-p",
+            "stream-stats",
+            "-p",
+            "simulator",
+        ])
         .current_dir(workspace_root());
     run_checked(build)?;
     let bin = binary_dir();
@@ -66,6 +73,13 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     say(format!(
         "ingest on http://127.0.0.1:{INGEST_PORT} (logs in {})",
         logs.display()
+    ));
+    let mut stats = Command::new(bin.join("stream-stats"));
+    stats.env("KAFKA_BROKERS", broker.brokers());
+    let mut stats = Running::spawn("stream-stats", stats, Some(&logs.join("stream-stats.log")))?;
+    stats.wait_for_port(([127, 0, 0, 1], STATS_PORT).into(), Duration::from_secs(30))?;
+    say(format!(
+        "stream-stats on http://127.0.0.1:{STATS_PORT}: /v1/matches, /v1/matches/{{id}}, /v1/ws"
     ));
 
     let replays = if args.replay.is_empty() {
@@ -108,10 +122,11 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     ));
 
     tokio::select! {
-        result = follow(broker.brokers()) => result?,
+        result = follow() => result?,
         () = platform::shutdown::signal() => {}
     }
     ingest.stop(Duration::from_secs(10));
+    stats.stop(Duration::from_secs(10));
     drop(broker);
     say("demo stopped");
     Ok(())
@@ -124,72 +139,58 @@ fn binary_dir() -> PathBuf {
         .join("debug")
 }
 
-/// Folds `match-events` into scoreboards and redraws a table of every match.
-async fn follow(brokers: String) -> Result<()> {
-    let group = format!("demo-table-{}", kafka::now_ms());
-    let consumer: StreamConsumer = kafka::consumer_config(&brokers, &group).create()?;
-    consumer
-        .subscribe(&[kafka::MATCH_EVENTS])
-        .context("subscribe")?;
-    let mut boards: BTreeMap<String, Scoreboard> = BTreeMap::new();
+/// Redraws a table of every match from stream-stats' `GET /v1/matches`.
+async fn follow() -> Result<()> {
     let terminal = std::io::stdout().is_terminal();
-    let mut redraw = tokio::time::interval(Duration::from_millis(500));
-    let mut changed = false;
+    let url = format!("http://127.0.0.1:{STATS_PORT}/v1/matches");
+    let http = reqwest::Client::new();
+    let mut last = String::new();
     loop {
-        tokio::select! {
-            message = consumer.recv() => {
-                let message = message?;
-                let Some(event) = message.payload().and_then(|p| serde_json::from_slice::<Event>(p).ok()) else {
-                    continue;
-                };
-                let board = boards
-                    .entry(event.match_id.clone())
-                    .or_insert_with(|| Scoreboard::new(event.match_id.clone()));
-                if board.apply(&event).is_ok() {
-                    changed = true;
-                }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Ok(response) = http.get(&url).send().await else {
+            continue;
+        };
+        let Ok(matches) = response.json::<Vec<MatchSummary>>().await else {
+            continue;
+        };
+        let table = table(&matches);
+        if table != last {
+            if terminal {
+                print!("\x1b[2J\x1b[H");
             }
-            _ = redraw.tick() => {
-                if changed {
-                    draw(&boards, terminal);
-                    changed = false;
-                }
-            }
+            print!("{table}");
+            last = table;
         }
     }
 }
 
-fn draw(boards: &BTreeMap<String, Scoreboard>, terminal: bool) {
-    let mut out = String::new();
-    if terminal {
-        out.push_str("\x1b[2J\x1b[H");
-    }
-    out.push_str(&format!("{:<10} {:<52} {}\n", "match", "score", "status"));
-    for board in boards.values() {
-        let score = board
-            .innings
+fn table(matches: &[MatchSummary]) -> String {
+    let mut out = format!("{:<10} {:<52} {}\n", "match", "score", "status");
+    for summary in matches {
+        let score = summary
+            .scores
             .iter()
-            .map(|i| {
-                let marker = if i.super_over { " SO" } else { "" };
+            .map(|s| {
+                let marker = if s.super_over { " SO" } else { "" };
                 format!(
                     "{} {}/{} ({}){marker}",
-                    short(&i.batting_team),
-                    i.runs,
-                    i.wickets,
-                    i.overs()
+                    short(&s.team),
+                    s.runs,
+                    s.wickets,
+                    s.overs
                 )
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let live = if board.is_live() { "●" } else { " " };
+        let live = if summary.live { "●" } else { " " };
         out.push_str(&format!(
             "{live}{:<9} {:<52} {}\n",
-            board.match_id,
+            summary.match_id,
             truncate(&score, 52),
-            board.status()
+            summary.status
         ));
     }
-    print!("{out}");
+    out
 }
 
 /// "Chennai Super Kings" -> "CSK"; single words stay.
