@@ -53,6 +53,9 @@ pub enum ServerMessage {
         seq: u64,
         status: String,
         event: Box<Event>,
+        /// When ingest accepted the event (ms since the Unix epoch), for latency displays.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ingested_at_ms: Option<i64>,
     },
     /// The match's stream has a gap; the scoreboard stops until the missing events arrive.
     Stale { match_id: String, reason: String },

@@ -45,7 +45,7 @@ fn handle(message: &BorrowedMessage<'_>, store: &Store, progress: &Progress) {
     let partition = message.partition();
     let offset = message.offset();
     match decode(message) {
-        Ok(event) => match store.apply(partition, &event) {
+        Ok(event) => match store.apply(partition, &event, ingest_time_ms(message)) {
             Outcome::Applied => {
                 metrics::event_applied();
                 if let Some(ingested) = ingest_time_ms(message) {

@@ -99,6 +99,8 @@ struct EventMessage<'a> {
     seq: u64,
     status: String,
     event: &'a Event,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ingested_at_ms: Option<i64>,
 }
 
 fn encode<T: Serialize>(message: &T) -> Bytes {
@@ -135,8 +137,9 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Applies an event from `partition` and tells subscribers.
-    pub fn apply(&self, partition: i32, event: &Event) -> Outcome {
+    /// Applies an event from `partition` (accepted by ingest at `ingested_at_ms`, if known)
+    /// and tells subscribers.
+    pub fn apply(&self, partition: i32, event: &Event, ingested_at_ms: Option<i64>) -> Outcome {
         let mut matches = self.write();
         let buffer = self.buffer;
         let entry = matches
@@ -157,6 +160,7 @@ impl Store {
                     seq: event.seq,
                     status,
                     event,
+                    ingested_at_ms,
                 });
                 let _ = entry.deltas.send(delta);
                 let summary = encode(&ServerMessage::Summary {
@@ -314,13 +318,13 @@ mod tests {
     fn messages_decode_as_the_shared_protocol() {
         let store = Store::new(16);
         let events = events();
-        store.apply(0, &events[0]);
+        store.apply(0, &events[0], None);
         let (snapshot, mut deltas) = store.subscribe_match("1298152").expect("known");
         let decoded: ServerMessage = serde_json::from_slice(&snapshot).expect("snapshot decodes");
         assert!(
             matches!(decoded, ServerMessage::Snapshot { ref scoreboard, .. } if scoreboard.last_seq == 1)
         );
-        assert_eq!(store.apply(0, &events[1]), Outcome::Applied);
+        assert_eq!(store.apply(0, &events[1], None), Outcome::Applied);
         let delta: ServerMessage =
             serde_json::from_slice(&deltas.try_recv().expect("delta")).expect("decodes");
         assert!(matches!(delta, ServerMessage::Event { seq: 2, .. }));
@@ -330,17 +334,17 @@ mod tests {
     fn a_gap_marks_the_match_stale_until_it_heals() {
         let store = Store::new(16);
         let events = events();
-        store.apply(0, &events[0]);
+        store.apply(0, &events[0], None);
         assert_eq!(
-            store.apply(0, &events[2]),
+            store.apply(0, &events[2], None),
             Outcome::Gap {
                 expected: 2,
                 got: 3
             }
         );
         assert_eq!(store.stale_count(), 1);
-        assert_eq!(store.apply(0, &events[1]), Outcome::Applied);
-        assert_eq!(store.apply(0, &events[2]), Outcome::Applied);
+        assert_eq!(store.apply(0, &events[1], None), Outcome::Applied);
+        assert_eq!(store.apply(0, &events[2], None), Outcome::Applied);
         assert_eq!(store.stale_count(), 0);
     }
 
@@ -349,7 +353,7 @@ mod tests {
         let store = Store::new(16);
         let events = events();
         for event in &events[..10] {
-            store.apply(3, event);
+            store.apply(3, event, None);
         }
         let changed = store.changed_since_snapshot(3);
         assert_eq!(changed.len(), 1);
@@ -360,7 +364,7 @@ mod tests {
         let fresh = Store::new(16);
         fresh.restore(record.clone());
         for event in &events[..12] {
-            fresh.apply(3, event);
+            fresh.apply(3, event, None);
         }
         let older = SnapshotRecord {
             scoreboard: Scoreboard::from_events("1298152", &events[..5]).expect("scores"),
@@ -376,7 +380,7 @@ mod tests {
     fn store_after(events: &[Event]) -> Store {
         let store = Store::new(16);
         for event in events {
-            store.apply(0, event);
+            store.apply(0, event, None);
         }
         store
     }

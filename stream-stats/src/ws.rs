@@ -246,7 +246,7 @@ mod tests {
     async fn a_client_that_falls_behind_gets_a_fresh_snapshot_not_a_gap() {
         let store = Arc::new(Store::new(16));
         let events = events();
-        store.apply(0, &events[0]);
+        store.apply(0, &events[0], None);
         let state = AppState {
             store: store.clone(),
             ready: Arc::new(AtomicBool::new(true)),
@@ -270,7 +270,7 @@ mod tests {
 
         // 300 events while the client reads nothing: far more than the 16 buffered deltas.
         for event in &events[1..301] {
-            store.apply(0, event);
+            store.apply(0, event, None);
             tokio::task::yield_now().await;
         }
         let mut seen_snapshot_at = None;

@@ -93,10 +93,7 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
 }
 
 fn release_binary(name: &str) -> std::path::PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace_root().join("target"), std::path::PathBuf::from)
-        .join("release")
-        .join(name)
+    super::release_dir().join(name)
 }
 
 /// Runs `simulator send` on `file` and returns its JSON report.

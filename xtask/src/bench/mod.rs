@@ -7,6 +7,7 @@
 //! is printed as a table and written as one flat JSON object.
 
 mod ingest;
+mod live;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use crate::{say, setup};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Run only the named benchmarks (scoring, ingest).
+    /// Run only the named benchmarks (scoring, ingest, live).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the report as flat JSON `{metric: number}` to this file.
@@ -40,6 +41,9 @@ pub(crate) async fn run(args: &Args) -> Result<()> {
     }
     if wanted("ingest") {
         report.extend(ingest::run().await?);
+    }
+    if wanted("live") {
+        report.extend(live::run().await?);
     }
     println!("{:<36} {:>16}", "metric", "value");
     for (metric, value) in &report {
@@ -73,4 +77,11 @@ fn crate_bench(package: &str, bench: &str) -> Result<BTreeMap<String, f64>> {
         }
     }
     Ok(metrics)
+}
+
+/// Where `cargo build --release` puts binaries.
+fn release_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| crate::workspace_root().join("target"), PathBuf::from)
+        .join("release")
 }
