@@ -89,7 +89,7 @@ where
 {
     let _gauge = ClientGauge::new();
     let mut subscriptions: StreamMap<String, BroadcastStream<Bytes>> = StreamMap::new();
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_heard = Instant::now();
     let send_timeout = state.ws_send_timeout;
 

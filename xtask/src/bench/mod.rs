@@ -8,6 +8,7 @@
 
 mod ingest;
 mod live;
+mod ws;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use crate::{say, setup};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Run only the named benchmarks (scoring, ingest, live).
+    /// Run only the named benchmarks (scoring, ingest, live, ws).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the report as flat JSON `{metric: number}` to this file.
@@ -44,6 +45,9 @@ pub(crate) async fn run(args: &Args) -> Result<()> {
     }
     if wanted("live") {
         report.extend(live::run().await?);
+    }
+    if wanted("ws") {
+        report.extend(ws::run().await?);
     }
     println!("{:<36} {:>16}", "metric", "value");
     for (metric, value) in &report {
