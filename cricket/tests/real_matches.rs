@@ -144,3 +144,29 @@ fn edge_cases_are_scored_as_the_laws_say() {
     let board = Scoreboard::from_events("682911", &import("682911")).expect("applies");
     assert_eq!(board.innings[1].max_balls, Some(86));
 }
+
+#[test]
+fn a_malformed_file_names_the_file_and_the_json_path() {
+    let path = data_dir().join("1298152.json");
+    let text = std::fs::read_to_string(&path).expect("file");
+    // Break one delivery's runs: a string where a number belongs.
+    let broken = text.replacen("\"total\": 1", "\"total\": \"one\"", 1);
+    assert_ne!(broken, text, "the edit applied");
+    let err = cricsheet::import("1298152", "broken.json", broken.as_bytes()).expect_err("refused");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("broken.json: at innings[0].overs["),
+        "{message}"
+    );
+    assert!(message.contains("].runs.total"), "{message}");
+
+    let truncated = &text.as_bytes()[..text.len() / 2];
+    let err = cricsheet::import("1298152", "cut.json", truncated).expect_err("refused");
+    assert!(err.to_string().starts_with("cut.json: at "), "{err}");
+
+    // Valid JSON that breaks an invariant: total is not batter + extras.
+    let inconsistent = text.replacen("\"total\": 1", "\"total\": 3", 1);
+    let err =
+        cricsheet::import("1298152", "odd.json", inconsistent.as_bytes()).expect_err("refused");
+    assert!(err.to_string().contains("runs.total"), "{err}");
+}

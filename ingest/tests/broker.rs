@@ -310,3 +310,39 @@ async fn a_broker_outage_is_503_and_ingest_recovers_without_a_restart() {
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_producer_queue_is_429_naming_what_was_not_accepted() {
+    let brokers = brokers();
+    let topic = unique("ingest-queue");
+    create_topic(&brokers, &topic).await;
+    // A queue of one event: the second event of a request finds it full.
+    let server = Server::start(&brokers, &topic, &["--producer-queue-events", "1"]).await;
+    let events = real_match("729309");
+    let response = server.post(ndjson(&events[..50])).await;
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "busy");
+    let failed: Vec<u64> = body["error"]["failed"]
+        .as_array()
+        .expect("failed indexes")
+        .iter()
+        .filter_map(serde_json::Value::as_u64)
+        .collect();
+    assert!(
+        !failed.is_empty() && failed.len() < 50,
+        "some were queued, the rest refused: {failed:?}"
+    );
+    // Everything not listed as failed really is on the topic.
+    let accepted: Vec<u64> = (0..50u64).filter(|i| !failed.contains(i)).collect();
+    let records = read_topic(&brokers, &topic, accepted.len()).await;
+    let seqs: Vec<u64> = records.iter().map(|r| r.1.seq).collect();
+    for index in accepted {
+        assert!(
+            seqs.contains(&events[index as usize].seq),
+            "accepted event {index} missing"
+        );
+    }
+    server.shutdown().await;
+}

@@ -221,6 +221,21 @@ fn resubscribe(
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    #[test]
+    fn only_listed_origins_may_connect() {
+        let allowed = vec!["https://cricket.example".to_owned()];
+        assert!(origin_allowed(&allowed, Some("https://cricket.example")));
+        assert!(!origin_allowed(&allowed, Some("https://evil.example")));
+        assert!(
+            origin_allowed(&allowed, None),
+            "non-browser clients send no Origin"
+        );
+        assert!(origin_allowed(
+            &["*".to_owned()],
+            Some("https://anything.example")
+        ));
+    }
     use std::sync::atomic::AtomicBool;
 
     use futures_channel::mpsc;
