@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use platform::local_broker::{LocalBroker, Storage, free_port};
 
@@ -46,7 +46,51 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         .env("NISSHI_BIN", LocalBroker::binary())
         .env("CRICKET_TOOLS_DIR", setup::tools_dir())
         .current_dir(crate::workspace_root());
-    let result = run_checked(test);
+    let result = run_counting(test);
     drop(broker);
-    result
+    let (passed, failed) = result?;
+    // One closing line for the whole run: cargo's own last line is often an empty doc-test
+    // binary ("0 passed"), which says nothing about the run.
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        anyhow::bail!("{failed} tests failed");
+    }
+    Ok(())
+}
+
+/// Runs `cargo test`, echoing its output, and adds up its `test result:` lines.
+fn run_counting(mut command: Command) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run cargo test")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += count_before(rest, " passed");
+            failed += count_before(rest, " failed");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() && failed == 0 {
+        anyhow::bail!("cargo test failed ({status})");
+    }
+    Ok((passed, failed))
+}
+
+/// In "ok. 8 passed; 0 failed; ...", the number before `label`.
+fn count_before(text: &str, label: &str) -> u64 {
+    text.split(';')
+        .find_map(|part| {
+            part.trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ")
+                .strip_suffix(label.trim_start())
+        })
+        .and_then(|number| number.trim().parse().ok())
+        .unwrap_or(0)
 }
