@@ -117,16 +117,6 @@ async fn accept(
             .and_then(|v| v.to_str().ok()),
     )
     .map_err(|err| (err, 0))?;
-    let too_large = ApiError::BodyTooLarge {
-        limit: state.max_body_bytes,
-    };
-    let declared_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared_length.is_some_and(|length| length > state.max_body_bytes) {
-        return Err((too_large, 0));
-    }
     let _permit = state.in_flight.clone().try_acquire_owned().map_err(|_| {
         let err = ApiError::Busy {
             message: "too many requests in flight".to_owned(),
@@ -134,20 +124,9 @@ async fn accept(
         };
         (err, 0)
     })?;
-    let bytes = axum::body::to_bytes(body, state.max_body_bytes)
+    let bytes = read_limited(headers, body, state.max_body_bytes)
         .await
-        .map_err(|err| {
-            let source = std::error::Error::source(&err);
-            if source.is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
-                (too_large.clone(), 0)
-            } else {
-                let err = ApiError::Malformed {
-                    message: format!("could not read the request body: {err}"),
-                    line: 1,
-                };
-                (err, 0)
-            }
-        })?;
+        .map_err(|err| (err, 0))?;
     let events = decode(kind, &bytes, state.max_batch_events).map_err(|err| (err, 1))?;
     state.publisher.publish(&events).await.map_err(|err| {
         let failed = match &err {
@@ -160,6 +139,65 @@ async fn accept(
         (err, failed)
     })?;
     Ok(events.len())
+}
+
+/// Past the limit, a body is read and thrown away up to this many bytes (or for this long)
+/// before the 413 goes out: a client still sending would otherwise see its connection reset
+/// instead of the answer.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads the body up to `limit` bytes; a larger one (declared or streamed) is 413.
+async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let too_large = ApiError::BodyTooLarge { limit };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut body = body;
+    let mut collected = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut over = declared.is_some_and(|length| length > limit);
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    let mut drained = 0usize;
+    loop {
+        let frame = if over {
+            match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(frame) => frame,
+                Err(_) => return Err(too_large),
+            }
+        } else {
+            body.frame().await
+        };
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|err| ApiError::Malformed {
+            message: format!("could not read the request body: {err}"),
+            line: 1,
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if over {
+            drained += data.len();
+            if drained > DRAIN_BYTES {
+                return Err(too_large);
+            }
+        } else if collected.len() + data.len() > limit {
+            over = true;
+            collected = Vec::new();
+        } else {
+            collected.extend_from_slice(&data);
+        }
+    }
+    if over {
+        Err(too_large)
+    } else {
+        Ok(collected.into())
+    }
 }
 
 fn authorize(headers: &HeaderMap, token: &str) -> Result<(), ApiError> {

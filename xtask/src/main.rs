@@ -5,12 +5,14 @@
 //! - `test`: every test of the workspace against a real broker.
 //! - `demo`: the platform running on this machine.
 //! - `bench`: the benchmark report.
+//! - `chaos`: the reliability and security suite.
 //!
 //! Each subcommand lives in its own module; [`process`] holds the child-process handling they
 //! share (start, wait for a port, stop on drop).
 
 mod bench;
 mod broker;
+mod chaos;
 mod demo;
 mod process;
 mod setup;
@@ -40,6 +42,8 @@ enum Command {
     Demo(demo::Args),
     /// Run the benchmarks and print the report.
     Bench(bench::Args),
+    /// Run the reliability and security suite against real processes.
+    Chaos(chaos::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -63,6 +67,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Test(args) => test::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Bench(args) => bench::run(&args).await,
+            Command::Chaos(args) => chaos::run(&args).await,
         }
     })
 }

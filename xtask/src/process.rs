@@ -64,6 +64,34 @@ impl Running {
         }
     }
 
+    /// kill -9: no chance to clean up (crash tests).
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to exit by itself; fails on a non-zero exit or after `timeout`.
+    pub(crate) fn wait_success(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if status.success() {
+                    return Ok(());
+                }
+                bail!("{} failed ({status})", self.name);
+            }
+            if Instant::now() > deadline {
+                bail!("{} still running after {timeout:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Has the process exited?
+    pub(crate) fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// SIGTERM, a grace period, then SIGKILL.
     pub(crate) fn stop(&mut self, grace: Duration) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
