@@ -94,21 +94,28 @@ impl Running {
 
     /// SIGTERM, a grace period, then SIGKILL.
     pub(crate) fn stop(&mut self, grace: Duration) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
+        let _ = self.terminate(grace);
+    }
+
+    /// SIGTERM and wait up to `grace`; true when the process exited cleanly by itself
+    /// (false when it failed or had to be killed).
+    pub(crate) fn terminate(&mut self, grace: Duration) -> bool {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status.success();
         }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        false
     }
 }
 

@@ -88,6 +88,30 @@ impl Platform {
             .await
     }
 
+    /// SIGTERM to ingest, then a fresh ingest on the same port. True if it shut down cleanly.
+    pub(crate) fn restart_ingest_gracefully(&mut self) -> Result<bool> {
+        let clean = self.ingest.terminate(Duration::from_secs(20));
+        let mut command = Command::new(release("ingest"));
+        command
+            .env("INGEST_TOKEN", TOKEN)
+            .env("KAFKA_BROKERS", self.broker.brokers())
+            .env("INGEST_LISTEN", format!("127.0.0.1:{}", self.ingest_port))
+            .env("INGEST_PRODUCE_TIMEOUT_MS", "3000");
+        self.ingest = Running::spawn("ingest", command, Some(&self.dir.join("ingest.log")))?;
+        self.ingest.wait_for_port(
+            ([127, 0, 0, 1], self.ingest_port).into(),
+            Duration::from_secs(30),
+        )?;
+        Ok(clean)
+    }
+
+    /// SIGTERM to stream-stats (it checkpoints and leaves the group). True if clean.
+    pub(crate) fn terminate_stats(&mut self) -> bool {
+        self.stats
+            .take()
+            .is_some_and(|mut stats| stats.terminate(Duration::from_secs(30)))
+    }
+
     pub(crate) fn kill_stats(&mut self) {
         if let Some(mut stats) = self.stats.take() {
             stats.kill();
