@@ -16,6 +16,7 @@ mod chaos;
 mod demo;
 mod process;
 mod setup;
+mod stack;
 mod test;
 
 use std::path::PathBuf;

@@ -19,6 +19,13 @@ const NISSHI_TOOLCHAIN: &str = "1.96.0";
 /// Must equal the `wasm-bindgen` version in Cargo.lock exactly.
 const WASM_BINDGEN_VERSION: &str = "0.2.130";
 const PLAYWRIGHT_CORE_VERSION: &str = "1.65.1";
+/// DuckDB's own prebuilt shared library, shipped in its Node.js bindings package: DuckDB
+/// v1.5.6, the version the `duckdb` crate (=1.10506.1) is built for. Compiling DuckDB's C++
+/// instead (the crate's `bundled` feature) takes half an hour on 2 cores.
+const DUCKDB_NPM_PACKAGE: &str = "@duckdb/node-bindings-linux-x64@1.5.6-r.1";
+/// The official Python package of the same DuckDB version, which the warehouse's tests use
+/// to prove the database file opens outside the warehouse.
+const DUCKDB_PYTHON_VERSION: &str = "1.5.6";
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -38,9 +45,11 @@ pub(crate) fn ensure(for_tests: bool) -> Result<()> {
     ensure_wasm_target()?;
     ensure_nisshi()?;
     ensure_wasm_bindgen()?;
+    ensure_duckdb()?;
     if for_tests {
         ensure_chromium()?;
         ensure_playwright()?;
+        ensure_python_duckdb()?;
     }
     Ok(())
 }
@@ -188,5 +197,74 @@ fn ensure_playwright() -> Result<()> {
         .args(["install", "--no-audit", "--no-fund", "--prefix"])
         .arg(&dir)
         .arg(format!("playwright-core@{PLAYWRIGHT_CORE_VERSION}"));
+    run_checked(install)
+}
+
+/// Folder of the npm package holding `libduckdb.so`.
+fn duckdb_package_dir() -> PathBuf {
+    tools_dir().join("duckdb/node_modules/@duckdb/node-bindings-linux-x64")
+}
+
+/// Installs DuckDB's prebuilt library and links it at `.tools/duckdb` in the checkout, where
+/// `.cargo/config.toml` points `DUCKDB_LIB_DIR` (the warehouse links against it, and its
+/// build script records the resolved folder as an rpath).
+fn ensure_duckdb() -> Result<()> {
+    let package = duckdb_package_dir();
+    if !package.join("libduckdb.so").exists() {
+        say(format!(
+            "installing DuckDB's prebuilt libduckdb.so (npm {DUCKDB_NPM_PACKAGE}, about 70 MB)"
+        ));
+        let prefix = tools_dir().join("duckdb");
+        std::fs::create_dir_all(&prefix)?;
+        let mut install = Command::new("npm");
+        install
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg(DUCKDB_NPM_PACKAGE);
+        run_checked(install)?;
+    }
+    let link = crate::workspace_root().join(".tools/duckdb");
+    if std::fs::read_link(&link).ok().as_deref() == Some(package.as_path()) {
+        return Ok(());
+    }
+    if let Some(dir) = link.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&package, &link)
+        .with_context(|| format!("cannot link {} to {}", link.display(), package.display()))
+}
+
+/// The Python interpreter of the venv holding the official `duckdb` package.
+fn python_duckdb() -> PathBuf {
+    tools_dir().join("python/bin/python")
+}
+
+fn ensure_python_duckdb() -> Result<()> {
+    let python = python_duckdb();
+    let installed = Command::new(&python)
+        .args(["-c", "import duckdb; print(duckdb.__version__)"])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == DUCKDB_PYTHON_VERSION);
+    if installed {
+        return Ok(());
+    }
+    say(format!(
+        "installing the official Python duckdb {DUCKDB_PYTHON_VERSION} in a venv (for the \
+         warehouse's compatibility test)"
+    ));
+    if !python.exists() {
+        let mut venv = Command::new("python3");
+        venv.args(["-m", "venv"]).arg(tools_dir().join("python"));
+        run_checked(venv)?;
+    }
+    let mut install = Command::new(&python);
+    install.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        &format!("duckdb=={DUCKDB_PYTHON_VERSION}"),
+    ]);
     run_checked(install)
 }

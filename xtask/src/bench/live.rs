@@ -6,7 +6,6 @@
 //! accepted the event, and the client's receipt time minus that is the latency. Reports
 //! `e2e_p50_ms`, `e2e_p99_ms` and the rate the clients actually received.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -14,11 +13,10 @@ use cricket::MatchSummary;
 use cricket::live::{ClientMessage, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use platform::kafka;
-use platform::local_broker::{Storage, free_port};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::process::{Running, run_checked};
-use crate::{data_dir, say, workspace_root};
+use crate::say;
+use crate::stack::{Options, Stack, build_release};
 
 const MATCHES: usize = 100;
 /// 100 matches x a ball every 40 s / 800 = 2,000 events/s.
@@ -28,75 +26,28 @@ const MATCHES_PER_CONNECTION: usize = 25;
 
 pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
     say("bench live: building the release binaries");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "ingest",
-            "-p",
-            "stream-stats",
-            "-p",
-            "simulator",
-        ])
-        .current_dir(workspace_root());
-    run_checked(build)?;
-    let bin = super::release_dir();
-    let logs = data_dir().join("logs");
-
-    let broker = crate::broker::start(free_port()?, Storage::Memory).await?;
-    let (ingest_port, stats_port) = (free_port()?, free_port()?);
-    let token = "bench-token";
-    let mut ingest = Command::new(bin.join("ingest"));
-    ingest
-        .env("INGEST_TOKEN", token)
-        .env("KAFKA_BROKERS", broker.brokers())
-        .env("INGEST_LISTEN", format!("127.0.0.1:{ingest_port}"))
-        .env("RUST_LOG", "warn");
-    let mut ingest = Running::spawn("ingest", ingest, Some(&logs.join("bench-live-ingest.log")))?;
-    let mut stats = Command::new(bin.join("stream-stats"));
-    stats
-        .env("KAFKA_BROKERS", broker.brokers())
-        .env("STATS_LISTEN", format!("127.0.0.1:{stats_port}"))
-        .env("RUST_LOG", "warn");
-    let mut stats = Running::spawn(
-        "stream-stats",
-        stats,
-        Some(&logs.join("bench-live-stats.log")),
-    )?;
-    ingest.wait_for_port(
-        ([127, 0, 0, 1], ingest_port).into(),
-        Duration::from_secs(30),
-    )?;
-    stats.wait_for_port(([127, 0, 0, 1], stats_port).into(), Duration::from_secs(30))?;
-
-    let mut simulator = Command::new(bin.join("simulator"));
-    simulator
-        .args([
-            "run",
-            "--format",
-            "odi",
-            "--matches",
-            &MATCHES.to_string(),
-            "--speed",
-            SPEED,
-            "--seed",
-            "2024",
-        ])
-        .args([
-            "--ingest-url",
-            &format!("http://127.0.0.1:{ingest_port}"),
-            "--token",
-            token,
-        ])
-        .env("RUST_LOG", "warn");
-    let _simulator = Running::spawn(
-        "simulator",
-        simulator,
-        Some(&logs.join("bench-live-simulator.log")),
-    )?;
+    build_release(&["ingest", "stream-stats", "simulator"])?;
+    let stack = Stack::start(
+        "bench/live",
+        Options {
+            stream_stats: true,
+            quiet: true,
+            ..Options::default()
+        },
+    )
+    .await?;
+    let stats_port = stack.stats_port;
+    let _simulator = stack.simulator(&[
+        "run",
+        "--format",
+        "odi",
+        "--matches",
+        &MATCHES.to_string(),
+        "--speed",
+        SPEED,
+        "--seed",
+        "2024",
+    ])?;
 
     let ids = wait_for_matches(stats_port, MATCHES).await?;
     let mut clients = Vec::new();
@@ -107,9 +58,7 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
     for client in clients {
         latencies.extend(client.await.context("client task")??);
     }
-    stats.stop(Duration::from_secs(10));
-    ingest.stop(Duration::from_secs(10));
-    drop(broker);
+    drop(stack);
 
     if latencies.is_empty() {
         bail!("no deltas received");

@@ -8,7 +8,6 @@
 //! Reports `ws_clients` (the largest count held), `ws_update_p99_ms`, `ws_rss_per_client_kib`,
 //! and when the goal count was not reached, `ws_connect_failures`.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,12 +16,12 @@ use anyhow::{Context, Result, bail};
 use cricket::live::{ClientMessage, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use platform::kafka;
-use platform::local_broker::{Storage, free_port};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::process::{Running, run_checked};
-use crate::{data_dir, say, workspace_root};
+use crate::process::Running;
+use crate::stack::{Options, Stack, TOKEN, build_release};
+use crate::{say, workspace_root};
 
 const GOAL_CLIENTS: usize = 50_000;
 const CLIENTS_PER_ADDRESS: usize = 20_000;
@@ -41,48 +40,23 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
         ));
     }
     say("bench ws: building the release binaries");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "ingest",
-            "-p",
-            "stream-stats",
-        ])
-        .current_dir(workspace_root());
-    run_checked(build)?;
-    let bin = super::release_dir();
-    let logs = data_dir().join("logs");
-
-    let broker = crate::broker::start(free_port()?, Storage::Memory).await?;
-    let (ingest_port, stats_port) = (free_port()?, free_port()?);
-    let token = "bench-token";
-    let mut ingest = Command::new(bin.join("ingest"));
-    ingest
-        .env("INGEST_TOKEN", token)
-        .env("KAFKA_BROKERS", broker.brokers())
-        .env("INGEST_LISTEN", format!("127.0.0.1:{ingest_port}"))
-        .env("RUST_LOG", "warn");
-    let mut ingest = Running::spawn("ingest", ingest, Some(&logs.join("bench-ws-ingest.log")))?;
-    let mut stats = Command::new(bin.join("stream-stats"));
-    stats
-        .env("KAFKA_BROKERS", broker.brokers())
-        .env("STATS_LISTEN", format!("127.0.0.1:{stats_port}"))
-        .env("RUST_LOG", "warn");
-    let mut stats = Running::spawn(
-        "stream-stats",
-        stats,
-        Some(&logs.join("bench-ws-stats.log")),
-    )?;
-    ingest.wait_for_port(
-        ([127, 0, 0, 1], ingest_port).into(),
-        Duration::from_secs(30),
-    )?;
-    stats.wait_for_port(([127, 0, 0, 1], stats_port).into(), Duration::from_secs(30))?;
-    let stats_pid = stats.pid();
+    build_release(&["ingest", "stream-stats"])?;
+    let stack = Stack::start(
+        "bench/ws",
+        Options {
+            stream_stats: true,
+            quiet: true,
+            ..Options::default()
+        },
+    )
+    .await?;
+    let (ingest_port, stats_port) = (stack.ingest_port, stack.stats_port);
+    let stats_pid = stack
+        .stats
+        .as_ref()
+        .map(Running::pid)
+        .context("stream-stats")?;
+    let token = TOKEN;
 
     let events = real_match()?;
     let http = reqwest::Client::new();
@@ -158,9 +132,7 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
     for client in &clients {
         client.abort();
     }
-    stats.stop(Duration::from_secs(10));
-    ingest.stop(Duration::from_secs(10));
-    drop(broker);
+    drop(stack);
 
     let counts: Vec<u64> = histogram
         .iter()

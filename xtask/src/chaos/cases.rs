@@ -18,7 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_tungstenite::tungstenite;
 
 use super::Outcome;
-use super::harness::{Platform, TOKEN, expected, real_match_files, rss_kib};
+use crate::stack::{Options, Stack, TOKEN, expected, real_match_files, rss_kib};
 
 /// Every case, in the order they run, with what it proves.
 pub(crate) const ALL: &[(&str, &str)] = &[
@@ -65,17 +65,26 @@ pub(crate) async fn run(name: &str) -> Outcome {
     }
 }
 
+/// A chaos stack: checkpoints every 300 ms so kills land between checkpoints often.
+fn options(durable: bool, stream_stats: bool) -> Options {
+    Options {
+        durable,
+        stream_stats,
+        quiet: false,
+        snapshot_interval_ms: Some(300),
+    }
+}
+
 /// Replay speed that spreads the 20 matches over roughly 15 seconds.
 const REPLAY_SPEED: &str = "1600";
 
 async fn kill_stream_stats() -> Outcome {
-    let mut platform = Platform::start("kill_stream_stats", false, true).await?;
-    let want = expected()?;
-    let ids: Vec<&String> = want.keys().collect();
-    let mut args = vec!["replay", "--speed", REPLAY_SPEED];
-    let files = real_match_files(&ids);
-    args.extend(files.iter().map(String::as_str));
-    let mut simulator = platform.simulator(&args)?;
+    let mut platform = Stack::start("chaos/kill_stream_stats", options(false, true)).await?;
+    let Replay {
+        want,
+        files,
+        mut simulator,
+    } = replay_all(&platform)?;
     let mut kills = 0;
     while kills < 5 {
         tokio::time::sleep(Duration::from_millis(2_000)).await;
@@ -95,13 +104,12 @@ async fn kill_stream_stats() -> Outcome {
 }
 
 async fn broker_restart() -> Outcome {
-    let mut platform = Platform::start("broker_restart", true, true).await?;
-    let want = expected()?;
-    let ids: Vec<&String> = want.keys().collect();
-    let mut args = vec!["replay", "--speed", REPLAY_SPEED];
-    let files = real_match_files(&ids);
-    args.extend(files.iter().map(String::as_str));
-    let mut simulator = platform.simulator(&args)?;
+    let mut platform = Stack::start("chaos/broker_restart", options(true, true)).await?;
+    let Replay {
+        want,
+        files,
+        mut simulator,
+    } = replay_all(&platform)?;
     tokio::time::sleep(Duration::from_secs(5)).await;
     platform.broker.kill();
     let down = Instant::now();
@@ -133,13 +141,12 @@ async fn broker_restart() -> Outcome {
 }
 
 async fn graceful_shutdown() -> Outcome {
-    let mut platform = Platform::start("graceful_shutdown", false, true).await?;
-    let want = expected()?;
-    let ids: Vec<&String> = want.keys().collect();
-    let mut args = vec!["replay", "--speed", REPLAY_SPEED];
-    let files = real_match_files(&ids);
-    args.extend(files.iter().map(String::as_str));
-    let mut simulator = platform.simulator(&args)?;
+    let mut platform = Stack::start("chaos/graceful_shutdown", options(false, true)).await?;
+    let Replay {
+        want,
+        files,
+        mut simulator,
+    } = replay_all(&platform)?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let ingest_clean = platform.restart_ingest_gracefully()?;
     ensure!(ingest_clean, "ingest did not exit cleanly on SIGTERM");
@@ -172,6 +179,28 @@ async fn graceful_shutdown() -> Outcome {
     ))
 }
 
+/// The 20 real matches being replayed through a stack, with what they should score.
+struct Replay {
+    want: std::collections::BTreeMap<String, serde_json::Value>,
+    files: Vec<String>,
+    simulator: crate::process::Running,
+}
+
+/// Starts replaying every real match at [`REPLAY_SPEED`].
+fn replay_all(stack: &Stack) -> Result<Replay> {
+    let want = expected()?;
+    let ids: Vec<&String> = want.keys().collect();
+    let files = real_match_files(&ids);
+    let mut args = vec!["replay", "--speed", REPLAY_SPEED];
+    args.extend(files.iter().map(String::as_str));
+    let simulator = stack.simulator(&args)?;
+    Ok(Replay {
+        want,
+        files,
+        simulator,
+    })
+}
+
 /// How many events the given real matches make.
 fn events_of(files: &[String]) -> Result<usize> {
     let mut total = 0;
@@ -183,7 +212,7 @@ fn events_of(files: &[String]) -> Result<usize> {
 }
 
 /// Events applied by stream-stats, from its metrics.
-async fn events_in(platform: &Platform) -> Result<u64> {
+async fn events_in(platform: &Stack) -> Result<u64> {
     let text = reqwest::get(platform.stats_url("/metrics"))
         .await?
         .text()
@@ -198,7 +227,7 @@ async fn events_in(platform: &Platform) -> Result<u64> {
 }
 
 async fn ingest_fuzz() -> Outcome {
-    let platform = Platform::start("ingest_fuzz", false, false).await?;
+    let platform = Stack::start("chaos/ingest_fuzz", options(false, false)).await?;
     let pid = platform.ingest.pid();
     let url = format!("{}/v1/events", platform.ingest_url());
     let http = reqwest::Client::builder()
@@ -349,7 +378,7 @@ fn hostile_request(rng: &mut StdRng) -> (&'static str, Option<String>, Vec<u8>) 
 }
 
 async fn poison_records() -> Outcome {
-    let platform = Platform::start("poison_records", false, true).await?;
+    let platform = Stack::start("chaos/poison_records", options(false, true)).await?;
     let want: std::collections::BTreeMap<_, _> = expected()?.into_iter().take(4).collect();
     let ids: Vec<&String> = want.keys().collect();
     let producer: FutureProducer = kafka::producer_config(&platform.broker.brokers()).create()?;
@@ -429,7 +458,7 @@ async fn poison_records() -> Outcome {
 }
 
 async fn slow_websocket_clients() -> Outcome {
-    let platform = Platform::start("slow_websocket_clients", false, true).await?;
+    let platform = Stack::start("chaos/slow_websocket_clients", options(false, true)).await?;
     let pid = platform
         .stats
         .as_ref()
@@ -608,7 +637,7 @@ async fn attacker(port: u16, junk: bool, junk_sent: Arc<AtomicU64>) -> Result<()
 }
 
 async fn auth() -> Outcome {
-    let platform = Platform::start("auth", false, true).await?;
+    let platform = Stack::start("chaos/auth", options(false, true)).await?;
     let http = reqwest::Client::new();
     let url = format!("{}/v1/events", platform.ingest_url());
     let body = r#"{"schema":1,"match_id":"auth","seq":1,"time":"2024-01-01T00:00:00Z","payload":{"innings_ended":{"innings":1,"reason":"all_out"}}}"#;

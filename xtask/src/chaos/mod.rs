@@ -1,22 +1,19 @@
 //! `cargo xtask chaos [--only NAME,...] [--json FILE]`: the reliability and security suite.
 //!
 //! Each case starts its own platform (a fresh broker and release binaries of the services on
-//! free ports, see [`harness`]), does something hostile to it, and checks the promises still
+//! free ports, see [`crate::stack`]), does something hostile to it, and checks the promises still
 //! hold. Results are printed as a table and, with `--json`, written as
 //! `{"tests": [{"name", "passed", "detail"}]}`. The run fails if any case failed.
 
 mod cases;
-mod harness;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::process::run_checked;
-use crate::{say, setup, workspace_root};
+use crate::{say, setup};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -34,21 +31,7 @@ pub(crate) type Outcome = Result<String>;
 pub(crate) async fn run(args: &Args) -> Result<()> {
     setup::ensure(false)?;
     say("chaos: building release binaries");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "ingest",
-            "-p",
-            "stream-stats",
-            "-p",
-            "simulator",
-        ])
-        .current_dir(workspace_root());
-    run_checked(build)?;
+    crate::stack::build_release(&["ingest", "stream-stats", "simulator"])?;
 
     let mut results = Vec::new();
     for (name, _) in cases::ALL {

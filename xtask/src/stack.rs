@@ -1,10 +1,10 @@
-//! A whole platform for one chaos case: its own broker (in memory, or durable SQLite for the
-//! broker-restart case), ingest and stream-stats as release binaries on free ports, and the
-//! simulator as a process. Everything lives under `.data/chaos/<case>/` and stops when the
-//! platform is dropped.
+//! A whole platform of release binaries for one chaos case or benchmark: its own broker (in
+//! memory, or durable SQLite), ingest and optionally stream-stats on free ports, and the
+//! simulator as a process. Everything lives under `.data/<name>/` and stops when the stack is
+//! dropped.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -12,18 +12,43 @@ use anyhow::{Context, Result, bail};
 use platform::local_broker::{LocalBroker, Storage, free_port};
 use serde_json::Value;
 
-use crate::process::Running;
+use crate::process::{Running, run_checked};
 use crate::{data_dir, workspace_root};
 
-pub(crate) const TOKEN: &str = "chaos-token";
+pub(crate) const TOKEN: &str = "stack-token";
+
+/// What to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Options {
+    /// SQLite broker storage that survives a broker restart.
+    pub(crate) durable: bool,
+    pub(crate) stream_stats: bool,
+    /// Services log warnings only (benchmarks).
+    pub(crate) quiet: bool,
+    /// stream-stats checkpoint interval, when not its default.
+    pub(crate) snapshot_interval_ms: Option<u64>,
+}
+
+/// Builds release binaries of `packages`.
+pub(crate) fn build_release(packages: &[&str]) -> Result<()> {
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "--release"])
+        .current_dir(workspace_root());
+    for package in packages {
+        build.args(["-p", package]);
+    }
+    run_checked(build)
+}
 
 #[derive(Debug)]
-pub(crate) struct Platform {
+pub(crate) struct Stack {
     pub(crate) broker: LocalBroker,
     pub(crate) ingest: Running,
     pub(crate) ingest_port: u16,
     pub(crate) stats: Option<Running>,
     pub(crate) stats_port: u16,
+    options: Options,
     dir: PathBuf,
 }
 
@@ -34,42 +59,33 @@ pub(crate) fn release(name: &str) -> PathBuf {
         .join(name)
 }
 
-impl Platform {
-    /// Starts broker, ingest and (if `with_stats`) stream-stats for the case `name`.
-    pub(crate) async fn start(name: &str, durable: bool, with_stats: bool) -> Result<Platform> {
-        let dir = data_dir().join("chaos").join(name);
+impl Stack {
+    /// Starts broker, ingest and (if asked) stream-stats, with files under `.data/<name>/`.
+    pub(crate) async fn start(name: &str, options: Options) -> Result<Stack> {
+        let dir = data_dir().join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
-        let storage = if durable {
+        let storage = if options.durable {
             Storage::Sqlite(dir.join("broker.db"))
         } else {
             Storage::Memory
         };
         let broker = LocalBroker::start(free_port()?, storage, &dir).await?;
         let ingest_port = free_port()?;
-        let mut command = Command::new(release("ingest"));
-        command
-            .env("INGEST_TOKEN", TOKEN)
-            .env("KAFKA_BROKERS", broker.brokers())
-            .env("INGEST_LISTEN", format!("127.0.0.1:{ingest_port}"))
-            .env("INGEST_PRODUCE_TIMEOUT_MS", "3000");
-        let mut ingest = Running::spawn("ingest", command, Some(&dir.join("ingest.log")))?;
-        ingest.wait_for_port(
-            ([127, 0, 0, 1], ingest_port).into(),
-            Duration::from_secs(30),
-        )?;
-        let mut platform = Platform {
+        let ingest = spawn_ingest(&broker, ingest_port, &dir, options)?;
+        let mut stack = Stack {
             broker,
             ingest,
             ingest_port,
             stats: None,
             stats_port: free_port()?,
+            options,
             dir,
         };
-        if with_stats {
-            platform.start_stats().await?;
+        if options.stream_stats {
+            stack.start_stats().await?;
         }
-        Ok(platform)
+        Ok(stack)
     }
 
     /// Starts (or restarts after a kill) stream-stats and waits until it is ready.
@@ -77,8 +93,13 @@ impl Platform {
         let mut command = Command::new(release("stream-stats"));
         command
             .env("KAFKA_BROKERS", self.broker.brokers())
-            .env("STATS_LISTEN", format!("127.0.0.1:{}", self.stats_port))
-            .env("STATS_SNAPSHOT_INTERVAL_MS", "300");
+            .env("STATS_LISTEN", format!("127.0.0.1:{}", self.stats_port));
+        if let Some(interval) = self.options.snapshot_interval_ms {
+            command.env("STATS_SNAPSHOT_INTERVAL_MS", interval.to_string());
+        }
+        if self.options.quiet {
+            command.env("RUST_LOG", "warn");
+        }
         self.stats = Some(Running::spawn(
             "stream-stats",
             command,
@@ -91,17 +112,7 @@ impl Platform {
     /// SIGTERM to ingest, then a fresh ingest on the same port. True if it shut down cleanly.
     pub(crate) fn restart_ingest_gracefully(&mut self) -> Result<bool> {
         let clean = self.ingest.terminate(Duration::from_secs(20));
-        let mut command = Command::new(release("ingest"));
-        command
-            .env("INGEST_TOKEN", TOKEN)
-            .env("KAFKA_BROKERS", self.broker.brokers())
-            .env("INGEST_LISTEN", format!("127.0.0.1:{}", self.ingest_port))
-            .env("INGEST_PRODUCE_TIMEOUT_MS", "3000");
-        self.ingest = Running::spawn("ingest", command, Some(&self.dir.join("ingest.log")))?;
-        self.ingest.wait_for_port(
-            ([127, 0, 0, 1], self.ingest_port).into(),
-            Duration::from_secs(30),
-        )?;
+        self.ingest = spawn_ingest(&self.broker, self.ingest_port, &self.dir, self.options)?;
         Ok(clean)
     }
 
@@ -190,6 +201,22 @@ impl Platform {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
+}
+
+/// Starts ingest on `port` and waits until it listens.
+fn spawn_ingest(broker: &LocalBroker, port: u16, dir: &Path, options: Options) -> Result<Running> {
+    let mut command = Command::new(release("ingest"));
+    command
+        .env("INGEST_TOKEN", TOKEN)
+        .env("KAFKA_BROKERS", broker.brokers())
+        .env("INGEST_LISTEN", format!("127.0.0.1:{port}"))
+        .env("INGEST_PRODUCE_TIMEOUT_MS", "3000");
+    if options.quiet {
+        command.env("RUST_LOG", "warn");
+    }
+    let mut ingest = Running::spawn("ingest", command, Some(&dir.join("ingest.log")))?;
+    ingest.wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30))?;
+    Ok(ingest)
 }
 
 /// The real matches' expected scorecards by match id.
