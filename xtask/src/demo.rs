@@ -1,5 +1,5 @@
 //! `cargo xtask demo`: the platform on this machine. Builds the services, starts the broker,
-//! ingest and stream-stats, and has the simulator play synthetic matches and replay real ones
+//! ingest, stream-stats and the warehouse, and has the simulator play synthetic matches and replay real ones
 //! through ingest; a live table of every match, read from stream-stats' API, shows it all
 //! moving. One Ctrl-C stops everything.
 
@@ -31,10 +31,11 @@ pub(crate) struct Args {
 
 const INGEST_PORT: u16 = 8081;
 const STATS_PORT: u16 = 8082;
+const WAREHOUSE_PORT: u16 = 8083;
 
 pub(crate) async fn run(args: Args) -> Result<()> {
     setup::ensure(false)?;
-    for port in [9092, INGEST_PORT, STATS_PORT] {
+    for port in [9092, INGEST_PORT, STATS_PORT, WAREHOUSE_PORT] {
         if port_in_use(port) {
             bail!("port {port} is in use: stop whatever holds it (another demo?) first");
         }
@@ -49,6 +50,8 @@ pub(crate) async fn run(args: Args) -> Result<()> {
             "ingest",
             "-p",
             "stream-stats",
+            "-p",
+            "warehouse",
             "-p",
             "simulator",
         ])
@@ -80,6 +83,19 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     stats.wait_for_port(([127, 0, 0, 1], STATS_PORT).into(), Duration::from_secs(30))?;
     say(format!(
         "stream-stats on http://127.0.0.1:{STATS_PORT}: /v1/matches, /v1/matches/{{id}}, /v1/ws"
+    ));
+    // The demo broker keeps nothing between runs, so neither does the demo's warehouse: its
+    // stored Kafka offsets would point into a log that no longer exists.
+    let database = data_dir().join("demo-warehouse.duckdb");
+    let _ = std::fs::remove_file(&database);
+    let _ = std::fs::remove_file(database.with_extension("duckdb.wal"));
+    let mut warehouse = Command::new(bin.join("warehouse"));
+    warehouse.env("KAFKA_BROKERS", broker.brokers()).env("WAREHOUSE_DB", &database);
+    let mut warehouse = Running::spawn("warehouse", warehouse, Some(&logs.join("warehouse.log")))?;
+    warehouse.wait_for_port(([127, 0, 0, 1], WAREHOUSE_PORT).into(), Duration::from_secs(60))?;
+    say(format!(
+        "warehouse on http://127.0.0.1:{WAREHOUSE_PORT}: POST /v1/sql, /v1/tables, /v1/matches/{{id}}/scorecard; file {}",
+        database.display()
     ));
 
     let replays = if args.replay.is_empty() {
@@ -127,6 +143,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     }
     ingest.stop(Duration::from_secs(10));
     stats.stop(Duration::from_secs(10));
+    warehouse.stop(Duration::from_secs(10));
     drop(broker);
     say("demo stopped");
     Ok(())

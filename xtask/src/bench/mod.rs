@@ -8,6 +8,7 @@
 
 mod ingest;
 mod live;
+mod warehouse;
 mod ws;
 
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ use crate::{say, setup};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Run only the named benchmarks (scoring, ingest, live, ws).
+    /// Run only the named benchmarks (scoring, ingest, live, ws, warehouse).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the report as flat JSON `{metric: number}` to this file.
@@ -45,6 +46,9 @@ pub(crate) async fn run(args: &Args) -> Result<()> {
     }
     if wanted("live") {
         report.extend(live::run().await?);
+    }
+    if wanted("warehouse") {
+        report.extend(warehouse::run().await?);
     }
     if wanted("ws") {
         report.extend(ws::run().await?);
