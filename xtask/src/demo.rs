@@ -90,9 +90,14 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     let _ = std::fs::remove_file(&database);
     let _ = std::fs::remove_file(database.with_extension("duckdb.wal"));
     let mut warehouse = Command::new(bin.join("warehouse"));
-    warehouse.env("KAFKA_BROKERS", broker.brokers()).env("WAREHOUSE_DB", &database);
+    warehouse
+        .env("KAFKA_BROKERS", broker.brokers())
+        .env("WAREHOUSE_DB", &database);
     let mut warehouse = Running::spawn("warehouse", warehouse, Some(&logs.join("warehouse.log")))?;
-    warehouse.wait_for_port(([127, 0, 0, 1], WAREHOUSE_PORT).into(), Duration::from_secs(60))?;
+    warehouse.wait_for_port(
+        ([127, 0, 0, 1], WAREHOUSE_PORT).into(),
+        Duration::from_secs(60),
+    )?;
     say(format!(
         "warehouse on http://127.0.0.1:{WAREHOUSE_PORT}: POST /v1/sql, /v1/tables, /v1/matches/{{id}}/scorecard; file {}",
         database.display()
