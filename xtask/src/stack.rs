@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use platform::local_broker::{LocalBroker, Storage, free_port};
 use serde_json::Value;
 
@@ -27,6 +27,7 @@ pub(crate) struct Options {
     pub(crate) quiet: bool,
     /// stream-stats checkpoint interval, when not its default.
     pub(crate) snapshot_interval_ms: Option<u64>,
+    pub(crate) warehouse: bool,
 }
 
 /// Builds release binaries of `packages`.
@@ -48,6 +49,8 @@ pub(crate) struct Stack {
     pub(crate) ingest_port: u16,
     pub(crate) stats: Option<Running>,
     pub(crate) stats_port: u16,
+    pub(crate) warehouse: Option<Running>,
+    pub(crate) warehouse_port: u16,
     options: Options,
     dir: PathBuf,
 }
@@ -79,11 +82,16 @@ impl Stack {
             ingest_port,
             stats: None,
             stats_port: free_port()?,
+            warehouse: None,
+            warehouse_port: free_port()?,
             options,
             dir,
         };
         if options.stream_stats {
             stack.start_stats().await?;
+        }
+        if options.warehouse {
+            stack.start_warehouse().await?;
         }
         Ok(stack)
     }
@@ -107,6 +115,61 @@ impl Stack {
         )?);
         self.wait_ready(self.stats_port, Duration::from_secs(60))
             .await
+    }
+
+    /// Starts (or restarts after a kill) the warehouse on its DuckDB file and waits until ready.
+    pub(crate) async fn start_warehouse(&mut self) -> Result<()> {
+        let mut command = Command::new(release("warehouse"));
+        command
+            .env("KAFKA_BROKERS", self.broker.brokers())
+            .env(
+                "WAREHOUSE_LISTEN",
+                format!("127.0.0.1:{}", self.warehouse_port),
+            )
+            .env("WAREHOUSE_DB", self.dir.join("warehouse.duckdb"))
+            // Static membership: a restarted loader takes its partitions back at once instead
+            // of waiting for the killed member's session to expire.
+            .env("WAREHOUSE_INSTANCE_ID", "chaos-warehouse");
+        if self.options.quiet {
+            command.env("RUST_LOG", "warn");
+        }
+        self.warehouse = Some(Running::spawn(
+            "warehouse",
+            command,
+            Some(&self.dir.join("warehouse.log")),
+        )?);
+        self.wait_ready(self.warehouse_port, Duration::from_secs(60))
+            .await
+    }
+
+    pub(crate) fn kill_warehouse(&mut self) {
+        if let Some(mut warehouse) = self.warehouse.take() {
+            warehouse.kill();
+        }
+    }
+
+    pub(crate) fn warehouse_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.warehouse_port)
+    }
+
+    /// Runs `sql` on the warehouse's SQL endpoint: (HTTP status, JSON body).
+    pub(crate) async fn sql(&self, sql: &str) -> Result<(u16, Value)> {
+        let response = reqwest::Client::new()
+            .post(self.warehouse_url("/v1/sql"))
+            .json(&serde_json::json!({ "sql": sql }))
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// The single number a `SELECT count(*) ...` returns.
+    pub(crate) async fn sql_count(&self, sql: &str) -> Result<i64> {
+        let (status, body) = self.sql(sql).await?;
+        ensure!(status == 200, "{sql}: {status} {body}");
+        body["rows"][0][0]
+            .as_i64()
+            .with_context(|| format!("{sql}: no number in {body}"))
     }
 
     /// SIGTERM to ingest, then a fresh ingest on the same port. True if it shut down cleanly.
@@ -169,13 +232,24 @@ impl Stack {
         want: &BTreeMap<String, Value>,
         timeout: Duration,
     ) -> Result<()> {
+        self.expect_scorecards_at(&self.stats_url(""), want, timeout)
+            .await
+    }
+
+    /// Waits until the service at `base` serves every expected scorecard exactly.
+    pub(crate) async fn expect_scorecards_at(
+        &self,
+        base: &str,
+        want: &BTreeMap<String, Value>,
+        timeout: Duration,
+    ) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let http = reqwest::Client::new();
         loop {
             let mut wrong = Vec::new();
             for (id, expected) in want {
                 let got = match http
-                    .get(self.stats_url(&format!("/v1/matches/{id}/scorecard")))
+                    .get(format!("{base}/v1/matches/{id}/scorecard"))
                     .send()
                     .await
                 {

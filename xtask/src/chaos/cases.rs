@@ -27,6 +27,10 @@ pub(crate) const ALL: &[(&str, &str)] = &[
         "kill -9 stream-stats 5 times during a replay of 20 matches; scorecards exact",
     ),
     (
+        "kill_warehouse",
+        "kill -9 the warehouse loader 5 times during a load; rows = records, no duplicates",
+    ),
+    (
         "broker_restart",
         "kill -9 the durable broker mid-load and restart it; everything accepted arrives once",
     ),
@@ -47,6 +51,10 @@ pub(crate) const ALL: &[(&str, &str)] = &[
         "clients that never read or send junk; a normal client stays on time",
     ),
     (
+        "sql_sandbox",
+        "20+ escape attempts against the SQL endpoint refused; data intact",
+    ),
+    (
         "auth",
         "ingest refuses missing and wrong tokens; read-only endpoints stay read-only",
     ),
@@ -55,7 +63,9 @@ pub(crate) const ALL: &[(&str, &str)] = &[
 pub(crate) async fn run(name: &str) -> Outcome {
     match name {
         "kill_stream_stats" => kill_stream_stats().await,
+        "kill_warehouse" => kill_warehouse().await,
         "broker_restart" => broker_restart().await,
+        "sql_sandbox" => sql_sandbox().await,
         "graceful_shutdown" => graceful_shutdown().await,
         "ingest_fuzz" => ingest_fuzz().await,
         "poison_records" => poison_records().await,
@@ -72,6 +82,7 @@ fn options(durable: bool, stream_stats: bool) -> Options {
         stream_stats,
         quiet: false,
         snapshot_interval_ms: Some(300),
+        warehouse: false,
     }
 }
 
@@ -104,7 +115,14 @@ async fn kill_stream_stats() -> Outcome {
 }
 
 async fn broker_restart() -> Outcome {
-    let mut platform = Stack::start("chaos/broker_restart", options(true, true)).await?;
+    let mut platform = Stack::start(
+        "chaos/broker_restart",
+        Options {
+            warehouse: true,
+            ..options(true, true)
+        },
+    )
+    .await?;
     let Replay {
         want,
         files,
@@ -133,8 +151,39 @@ async fn broker_restart() -> Outcome {
         "ingest not ready after the broker returned: {ready}"
     );
     let events = events_of(&files)?;
+    // The warehouse holds every accepted event once, whatever the retries put in the topic.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut distinct = 0;
+    while Instant::now() < deadline {
+        distinct = platform
+            .sql_count("SELECT count(DISTINCT (match_id, seq)) FROM events")
+            .await?;
+        if distinct >= events as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    ensure!(
+        distinct == events as i64,
+        "warehouse holds {distinct} of {events} events"
+    );
+    let records = records_in_topic(&platform.broker.brokers())?;
+    let rows = platform
+        .sql_count("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM rejected)")
+        .await?;
+    ensure!(
+        rows == records,
+        "warehouse has {rows} rows for {records} records"
+    );
+    ensure!(
+        platform.warehouse.as_mut().is_some_and(|w| !w.exited()),
+        "the warehouse died during the outage"
+    );
+    platform
+        .expect_scorecards_at(&platform.warehouse_url(""), &want, Duration::from_secs(30))
+        .await?;
     Ok(format!(
-        "broker down {:.1} s mid-replay; {} matches, {events} events scored exactly once; ingest and stream-stats reconnected without restarts",
+        "broker down {:.1} s mid-replay; {} matches, {events} events ({records} records with retries) scored exactly once by stream-stats and loaded once by the warehouse; every service reconnected by itself",
         outage.as_secs_f64(),
         want.len()
     ))
@@ -176,6 +225,164 @@ async fn graceful_shutdown() -> Outcome {
         want.len(),
         events_of(&files)?,
         restart.as_secs_f64()
+    ))
+}
+
+async fn kill_warehouse() -> Outcome {
+    let mut stack = Stack::start(
+        "chaos/kill_warehouse",
+        Options {
+            warehouse: true,
+            ..options(false, false)
+        },
+    )
+    .await?;
+    let Replay {
+        want,
+        files,
+        mut simulator,
+    } = replay_all(&stack)?;
+    let mut kills = 0;
+    while kills < 5 {
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        stack.kill_warehouse();
+        kills += 1;
+        stack.start_warehouse().await?;
+    }
+    simulator.wait_success(Duration::from_secs(180))?;
+    let records = records_in_topic(&stack.broker.brokers())?;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut loaded = 0;
+    while Instant::now() < deadline {
+        loaded = stack
+            .sql_count("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM rejected)")
+            .await?;
+        if loaded >= records {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    ensure!(
+        loaded == records,
+        "{loaded} rows for {records} records in the topic"
+    );
+    let duplicates = stack
+        .sql_count("SELECT count(*) - count(DISTINCT (kafka_partition, kafka_offset)) FROM events")
+        .await?;
+    ensure!(duplicates == 0, "{duplicates} records loaded twice");
+    let distinct = stack
+        .sql_count("SELECT count(DISTINCT (match_id, seq)) FROM events")
+        .await?;
+    let events = events_of(&files)?;
+    ensure!(
+        distinct == events as i64,
+        "{distinct} distinct events loaded, {events} sent"
+    );
+    stack
+        .expect_scorecards_at(&stack.warehouse_url(""), &want, Duration::from_secs(30))
+        .await?;
+    Ok(format!(
+        "{} matches, {records} records: {kills} kill -9 restarts survived, {loaded} rows = records in the topic, 0 duplicates, SQL scorecards exact",
+        want.len()
+    ))
+}
+
+/// Records in `match-events` (the sum of its partitions' high watermarks).
+fn records_in_topic(brokers: &str) -> Result<i64> {
+    let consumer: rdkafka::consumer::BaseConsumer =
+        kafka::consumer_config(brokers, "chaos-counter").create()?;
+    let metadata = consumer.fetch_metadata(Some(kafka::MATCH_EVENTS), Duration::from_secs(10))?;
+    let mut total = 0;
+    for topic in metadata.topics() {
+        for partition in topic.partitions() {
+            let (low, high) = consumer.fetch_watermarks(
+                kafka::MATCH_EVENTS,
+                partition.id(),
+                Duration::from_secs(10),
+            )?;
+            total += high - low;
+        }
+    }
+    Ok(total)
+}
+
+async fn sql_sandbox() -> Outcome {
+    let stack = Stack::start(
+        "chaos/sql_sandbox",
+        Options {
+            warehouse: true,
+            ..options(false, false)
+        },
+    )
+    .await?;
+    let files = real_match_files(&[&"1298152".to_owned(), &"729309".to_owned()]);
+    let mut args = vec!["replay", "--speed", "max"];
+    args.extend(files.iter().map(String::as_str));
+    stack
+        .simulator(&args)?
+        .wait_success(Duration::from_secs(60))?;
+    let events = events_of(&files)? as i64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stack.sql_count("SELECT count(*) FROM events").await? < events {
+        ensure!(
+            Instant::now() < deadline,
+            "the warehouse did not load the matches"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let counts = "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM deliveries), (SELECT count(*) FROM matches)";
+    let before = stack.sql(counts).await?.1["rows"].clone();
+    let attempts = [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/hostname')",
+        "SELECT * FROM read_parquet('/tmp/x.parquet')",
+        "SELECT * FROM read_json('/etc/os-release')",
+        "SELECT * FROM '/etc/passwd'",
+        "COPY deliveries TO '/tmp/stolen.csv'",
+        "ATTACH '/tmp/other.duckdb' AS other",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "RESET lock_configuration",
+        "PRAGMA enable_profiling",
+        "CREATE TABLE evil AS SELECT 1",
+        "INSERT INTO matches (match_id) VALUES ('evil')",
+        "UPDATE deliveries SET runs_batter = 6",
+        "DELETE FROM events",
+        "DROP TABLE deliveries",
+        "ALTER TABLE matches RENAME TO gone",
+        "SELECT 1; DROP TABLE deliveries",
+        "SELECT * FROM query('DROP TABLE deliveries')",
+        "CALL pragma_version()",
+        "CHECKPOINT",
+        "EXPORT DATABASE '/tmp/dump'",
+        "SELECT count(*) FROM range(1000000000000) a",
+        "SELECT * FROM glob('/etc/*')",
+        "SELECT getenv('HOME')",
+    ];
+    let mut refused = 0;
+    for sql in attempts {
+        let (status, body) = stack.sql(sql).await?;
+        ensure!(
+            (400..500).contains(&status),
+            "{sql:?} answered {status}: {body}"
+        );
+        ensure!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{sql:?}: no reason given"
+        );
+        refused += 1;
+    }
+    let after = stack.sql(counts).await?.1["rows"].clone();
+    ensure!(before == after, "data changed: {before} -> {after}");
+    ensure!(
+        !std::path::Path::new("/tmp/stolen.csv").exists(),
+        "COPY wrote a file"
+    );
+    Ok(format!(
+        "{refused} escape attempts refused with 4xx and a reason (files, COPY, ATTACH, INSTALL/LOAD, SET/RESET/PRAGMA, DDL/DML, stacked, query(), CALL, CHECKPOINT, EXPORT, a 10^12-row scan, glob, getenv); row counts unchanged {after}"
     ))
 }
 
@@ -637,7 +844,14 @@ async fn attacker(port: u16, junk: bool, junk_sent: Arc<AtomicU64>) -> Result<()
 }
 
 async fn auth() -> Outcome {
-    let platform = Stack::start("chaos/auth", options(false, true)).await?;
+    let platform = Stack::start(
+        "chaos/auth",
+        Options {
+            warehouse: true,
+            ..options(false, true)
+        },
+    )
+    .await?;
     let http = reqwest::Client::new();
     let url = format!("{}/v1/events", platform.ingest_url());
     let body = r#"{"schema":1,"match_id":"auth","seq":1,"time":"2024-01-01T00:00:00Z","payload":{"innings_ended":{"innings":1,"reason":"all_out"}}}"#;
@@ -675,11 +889,14 @@ async fn auth() -> Outcome {
         "a token in the query string must not count"
     );
     checks += 1;
-    for path in [
-        "/v1/matches",
-        "/v1/matches/auth",
-        "/v1/matches/auth/scorecard",
-    ] {
+    let read_only = [
+        platform.stats_url("/v1/matches"),
+        platform.stats_url("/v1/matches/auth"),
+        platform.stats_url("/v1/matches/auth/scorecard"),
+        platform.warehouse_url("/v1/tables"),
+        platform.warehouse_url("/v1/matches/auth/scorecard"),
+    ];
+    for path in &read_only {
         for method in [
             reqwest::Method::POST,
             reqwest::Method::PUT,
@@ -687,7 +904,7 @@ async fn auth() -> Outcome {
             reqwest::Method::PATCH,
         ] {
             let status = http
-                .request(method.clone(), platform.stats_url(path))
+                .request(method.clone(), path)
                 .send()
                 .await?
                 .status()
@@ -696,7 +913,19 @@ async fn auth() -> Outcome {
             checks += 1;
         }
     }
+    for write in [
+        "DELETE FROM events",
+        "CREATE TABLE x (a INT)",
+        "UPDATE matches SET venue = 'x'",
+    ] {
+        let (status, _) = platform.sql(write).await?;
+        ensure!(
+            (400..500).contains(&status),
+            "the SQL endpoint ran {write:?} ({status})"
+        );
+        checks += 1;
+    }
     Ok(format!(
-        "{checks} checks: ingest refuses missing, wrong and misplaced tokens; stream-stats read endpoints refuse writes (405)"
+        "{checks} checks: ingest refuses missing, wrong and misplaced tokens; stream-stats and warehouse read endpoints refuse writes (405); the SQL endpoint refuses DML/DDL"
     ))
 }

@@ -31,7 +31,7 @@ pub(crate) type Outcome = Result<String>;
 pub(crate) async fn run(args: &Args) -> Result<()> {
     setup::ensure(false)?;
     say("chaos: building release binaries");
-    crate::stack::build_release(&["ingest", "stream-stats", "simulator"])?;
+    crate::stack::build_release(&["ingest", "stream-stats", "warehouse", "simulator"])?;
 
     let mut results = Vec::new();
     for (name, _) in cases::ALL {
