@@ -257,3 +257,189 @@ pub fn split(matches: &[(String, Vec<Event>)], parts: usize) -> Vec<Vec<Vec<Even
         })
         .collect()
 }
+
+/// A service binary run as a child of the test (so it can be killed with SIGKILL), on a free
+/// port, with its output in a log file.
+#[derive(Debug)]
+pub struct Service {
+    name: String,
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    child: Option<std::process::Child>,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Service {
+    /// Starts `binary` with `env`, telling it its address in the variable `listen_var`, and
+    /// waits until `/readyz` answers 200.
+    pub async fn start(
+        name: &str,
+        binary: &str,
+        listen_var: &str,
+        env: &[(&str, String)],
+        log: PathBuf,
+    ) -> Service {
+        let port = platform::local_broker::free_port().expect("port");
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        env.push((listen_var.to_owned(), format!("127.0.0.1:{port}")));
+        let mut service = Service {
+            name: name.to_owned(),
+            binary: PathBuf::from(binary),
+            env,
+            child: None,
+            port,
+            log,
+        };
+        service.launch().await;
+        service
+    }
+
+    async fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log");
+        let child = std::process::Command::new(&self.binary)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|err| panic!("{} does not start: {err}", self.name));
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if reqwest::get(self.url("/readyz"))
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("{} exited ({status}): {}", self.name, self.log_text());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} is not ready: {}",
+                self.name,
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// kill -9: no flush, no commit, no goodbye to the group.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill");
+            child.wait().expect("reaped");
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.launch().await;
+    }
+
+    /// SIGTERM, and the process must exit cleanly within 30 s.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                assert!(
+                    status.success(),
+                    "{} exited uncleanly ({status}): {}",
+                    self.name,
+                    self.log_text()
+                );
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} did not stop",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `GET /v1/matches/{id}/scorecard`, if it answers 200.
+    pub async fn scorecard(&self, id: &str) -> Option<Value> {
+        let response = reqwest::get(self.url(&format!("/v1/matches/{id}/scorecard")))
+            .await
+            .ok()?;
+        if response.status() != 200 {
+            return None;
+        }
+        response.json().await.ok()
+    }
+
+    /// Waits until every expected scorecard is served exactly; panics with the differences.
+    pub async fn assert_scorecards(&self, want: &BTreeMap<String, Value>, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let mut wrong = Vec::new();
+            for (id, expected) in want {
+                let got = self.scorecard(id).await;
+                if got.as_ref() != Some(expected) {
+                    wrong.push(format!(
+                        "{id}: got {}",
+                        got.map_or("nothing".to_owned(), |g| g.to_string())
+                    ));
+                }
+            }
+            if wrong.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} scorecards differ (log {}):\n{}",
+                wrong.len(),
+                self.log.display(),
+                wrong.join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The sum of a Prometheus metric's samples (all label sets).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
