@@ -13,7 +13,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use cricket::{Event, cricsheet};
 use platform::local_broker::{Storage, free_port};
 
 use crate::process::{Running, run_checked};
@@ -40,7 +39,7 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
     run_checked(build)?;
 
     let file = data_dir().join("bench-events.ndjson");
-    let mean_bytes = write_events(&file, TOTAL_EVENTS)?;
+    let mean_bytes = super::write_real_events(&file, TOTAL_EVENTS, "bench")?;
     say(format!(
         "bench ingest: {TOTAL_EVENTS} events of {mean_bytes} bytes on average"
     ));
@@ -118,47 +117,4 @@ fn simulator_send(file: &std::path::Path, sink: &[&str]) -> Result<serde_json::V
         .last()
         .context("simulator printed no report")?;
     serde_json::from_str(line).with_context(|| format!("bad report {line:?}"))
-}
-
-/// Writes the benchmark events as NDJSON; returns their mean size in bytes.
-fn write_events(path: &std::path::Path, total: usize) -> Result<usize> {
-    let dir = workspace_root().join("data/cricsheet");
-    let mut matches = Vec::new();
-    for entry in std::fs::read_dir(&dir)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|ext| ext == "json") {
-            let id = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .context("file name")?
-                .to_owned();
-            let bytes = std::fs::read(&path)?;
-            matches.push(cricsheet::import(&id, &path.display().to_string(), &bytes)?);
-        }
-    }
-    let mut out = Vec::with_capacity(total * 260);
-    let mut written = 0;
-    let mut round = 0;
-    'fill: loop {
-        round += 1;
-        for events in &matches {
-            for event in events {
-                if written == total {
-                    break 'fill;
-                }
-                let event = Event {
-                    match_id: format!("bench{round}-{}", event.match_id),
-                    ..event.clone()
-                };
-                serde_json::to_writer(&mut out, &event)?;
-                out.push(b'\n');
-                written += 1;
-            }
-        }
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, &out)?;
-    Ok(out.len() / total.max(1))
 }

@@ -93,3 +93,55 @@ fn release_dir() -> PathBuf {
         .map_or_else(|| crate::workspace_root().join("target"), PathBuf::from)
         .join("release")
 }
+
+/// Writes `total` benchmark events as NDJSON: the 20 real matches (no commentary, about 250
+/// bytes an event), repeated under fresh match ids `<prefix><round>-<id>`. Returns the mean
+/// event size in bytes.
+fn write_real_events(path: &std::path::Path, total: usize, prefix: &str) -> Result<usize> {
+    use std::io::Write;
+    let dir = crate::workspace_root().join("data/cricsheet");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|path| path.extension().is_some_and(|ext| ext == "json"));
+    files.sort();
+    let mut matches = Vec::with_capacity(files.len());
+    for file in &files {
+        let id = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .context("file name")?;
+        let bytes = std::fs::read(file)?;
+        matches.push(cricket::cricsheet::import(
+            id,
+            &file.display().to_string(),
+            &bytes,
+        )?);
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let (mut written, mut bytes, mut round) = (0, 0, 0);
+    'fill: loop {
+        round += 1;
+        for events in &matches {
+            for event in events {
+                if written == total {
+                    break 'fill;
+                }
+                let event = cricket::Event {
+                    match_id: format!("{prefix}{round}-{}", event.match_id),
+                    ..event.clone()
+                };
+                let line = serde_json::to_vec(&event)?;
+                bytes += line.len() + 1;
+                out.write_all(&line)?;
+                out.write_all(b"\n")?;
+                written += 1;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(bytes / total.max(1))
+}

@@ -15,13 +15,11 @@
 //!   five runs over HTTP, after one warm-up (goal <= 200 ms). `warehouse_bulk_rows_per_s`
 //!   is that load's rate.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use cricket::{Event, cricsheet};
 use platform::kafka;
 use platform::local_broker::{LocalBroker, Storage, free_port};
 use serde_json::{Value, json};
@@ -139,7 +137,7 @@ async fn load_rate(url: &str, total: i64, timeout: Duration) -> Result<f64> {
 
 async fn throughput(work: &Path) -> Result<Vec<(String, f64)>> {
     let file = work.join("events.ndjson");
-    write_events(&file, THROUGHPUT_EVENTS)?;
+    super::write_real_events(&file, THROUGHPUT_EVENTS, "wh")?;
     say(format!(
         "bench warehouse: {THROUGHPUT_EVENTS} events into Kafka, then into DuckDB"
     ));
@@ -328,45 +326,4 @@ async fn leaderboard(work: &Path) -> Result<Vec<(String, f64)>> {
         ("leaderboard_deliveries".to_owned(), deliveries as f64),
         ("warehouse_bulk_rows_per_s".to_owned(), bulk_rate),
     ])
-}
-
-/// Writes `total` events as NDJSON: the real matches, repeated under fresh match ids.
-fn write_events(path: &Path, total: usize) -> Result<()> {
-    let dir = workspace_root().join("data/cricsheet");
-    let mut matches: BTreeMap<String, Vec<Event>> = BTreeMap::new();
-    for entry in std::fs::read_dir(&dir)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|ext| ext == "json") {
-            let id = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .context("file name")?
-                .to_owned();
-            let bytes = std::fs::read(&path)?;
-            let events = cricsheet::import(&id, &path.display().to_string(), &bytes)?;
-            matches.insert(id, events);
-        }
-    }
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut written = 0;
-    let mut round = 0;
-    'fill: loop {
-        round += 1;
-        for events in matches.values() {
-            for event in events {
-                if written == total {
-                    break 'fill;
-                }
-                let event = Event {
-                    match_id: format!("wh{round}-{}", event.match_id),
-                    ..event.clone()
-                };
-                serde_json::to_writer(&mut out, &event)?;
-                std::io::Write::write_all(&mut out, b"\n")?;
-                written += 1;
-            }
-        }
-    }
-    std::io::Write::flush(&mut out)?;
-    Ok(())
 }
