@@ -6,6 +6,7 @@
 //! - `demo`: the platform running on this machine.
 //! - `bench`: the benchmark report.
 //! - `chaos`: the reliability and security suite.
+//! - `docs`: the configuration reference, generated from the binaries' help.
 //!
 //! Each subcommand lives in its own module; [`process`] holds the child-process handling they
 //! share (start, wait for a port, stop on drop).
@@ -14,6 +15,7 @@ mod bench;
 mod broker;
 mod chaos;
 mod demo;
+mod docs;
 mod process;
 mod setup;
 mod stack;
@@ -45,6 +47,8 @@ enum Command {
     Bench(bench::Args),
     /// Run the reliability and security suite against real processes.
     Chaos(chaos::Args),
+    /// Regenerate (or `--check`) the configuration reference from the binaries' help.
+    Docs(docs::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,6 +73,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Demo(args) => demo::run(args).await,
             Command::Bench(args) => bench::run(&args).await,
             Command::Chaos(args) => chaos::run(&args).await,
+            Command::Docs(args) => docs::run(&args),
         }
     })
 }

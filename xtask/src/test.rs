@@ -33,6 +33,8 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     ]);
     run_checked(wasm)?;
 
+    crate::docs::run(&crate::docs::Args::check())?;
+
     let broker = crate::broker::start(free_port()?, Storage::Memory).await?;
     say(format!("test broker on {}", broker.brokers()));
 
