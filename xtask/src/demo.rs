@@ -13,7 +13,7 @@ use cricket::MatchSummary;
 use platform::kafka;
 use platform::local_broker::Storage;
 
-use crate::process::{Running, port_in_use, run_checked};
+use crate::process::{Profile, Running, binary, cargo_build, port_in_use};
 use crate::{data_dir, say, setup, workspace_root};
 
 #[derive(Debug, clap::Args)]
@@ -41,30 +41,17 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         }
     }
     say("building the services");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "ingest",
-            "-p",
-            "stream-stats",
-            "-p",
-            "warehouse",
-            "-p",
-            "simulator",
-        ])
-        .current_dir(workspace_root());
-    run_checked(build)?;
-    let bin = binary_dir();
+    cargo_build(
+        &["ingest", "stream-stats", "warehouse", "simulator"],
+        Profile::Debug,
+    )?;
 
     let broker = crate::broker::start(9092, Storage::Memory).await?;
     say(format!("broker ready on {}", broker.brokers()));
 
     let logs = data_dir().join("logs");
     let token = format!("demo-{}-{}", std::process::id(), kafka::now_ms());
-    let mut ingest = Command::new(bin.join("ingest"));
+    let mut ingest = Command::new(binary("ingest", Profile::Debug));
     ingest
         .env("INGEST_TOKEN", &token)
         .env("KAFKA_BROKERS", broker.brokers());
@@ -77,7 +64,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         "ingest on http://127.0.0.1:{INGEST_PORT} (logs in {})",
         logs.display()
     ));
-    let mut stats = Command::new(bin.join("stream-stats"));
+    let mut stats = Command::new(binary("stream-stats", Profile::Debug));
     stats.env("KAFKA_BROKERS", broker.brokers());
     let mut stats = Running::spawn("stream-stats", stats, Some(&logs.join("stream-stats.log")))?;
     stats.wait_for_port(([127, 0, 0, 1], STATS_PORT).into(), Duration::from_secs(30))?;
@@ -89,7 +76,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     let database = data_dir().join("demo-warehouse.duckdb");
     let _ = std::fs::remove_file(&database);
     let _ = std::fs::remove_file(database.with_extension("duckdb.wal"));
-    let mut warehouse = Command::new(bin.join("warehouse"));
+    let mut warehouse = Command::new(binary("warehouse", Profile::Debug));
     warehouse
         .env("KAFKA_BROKERS", broker.brokers())
         .env("WAREHOUSE_DB", &database);
@@ -110,7 +97,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     } else {
         args.replay.clone()
     };
-    let mut synthetic = Command::new(bin.join("simulator"));
+    let mut synthetic = Command::new(binary("simulator", Profile::Debug));
     synthetic
         .args([
             "run",
@@ -120,7 +107,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
             &args.speed,
         ])
         .env("INGEST_TOKEN", &token);
-    let mut replay = Command::new(bin.join("simulator"));
+    let mut replay = Command::new(binary("simulator", Profile::Debug));
     replay
         .args(["replay", "--speed", &args.speed])
         .args(&replays)
@@ -152,13 +139,6 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     drop(broker);
     say("demo stopped");
     Ok(())
-}
-
-/// Where cargo put the binaries built above.
-fn binary_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
-        .join("debug")
 }
 
 /// Redraws a table of every match from stream-stats' `GET /v1/matches`.

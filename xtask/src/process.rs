@@ -144,3 +144,40 @@ pub(crate) fn run_checked(mut command: Command) -> Result<()> {
     }
     Ok(())
 }
+
+/// Which cargo profile a binary is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Profile {
+    Debug,
+    Release,
+}
+
+/// Builds the binaries of `packages`.
+pub(crate) fn cargo_build(packages: &[&str], profile: Profile) -> Result<()> {
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet"])
+        .current_dir(crate::workspace_root());
+    if profile == Profile::Release {
+        build.arg("--release");
+    }
+    for package in packages {
+        build.args(["-p", package]);
+    }
+    run_checked(build)
+}
+
+/// Where [`cargo_build`] put the binary `name`.
+pub(crate) fn binary(name: &str, profile: Profile) -> std::path::PathBuf {
+    let folder = match profile {
+        Profile::Debug => "debug",
+        Profile::Release => "release",
+    };
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || crate::workspace_root().join("target"),
+            std::path::PathBuf::from,
+        )
+        .join(folder)
+        .join(name)
+}

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail, ensure};
 use platform::local_broker::{LocalBroker, Storage, free_port};
 use serde_json::Value;
 
-use crate::process::{Running, run_checked};
+use crate::process::{Profile, Running, binary, cargo_build};
 use crate::{data_dir, workspace_root};
 
 pub(crate) const TOKEN: &str = "stack-token";
@@ -32,14 +32,7 @@ pub(crate) struct Options {
 
 /// Builds release binaries of `packages`.
 pub(crate) fn build_release(packages: &[&str]) -> Result<()> {
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args(["build", "--quiet", "--release"])
-        .current_dir(workspace_root());
-    for package in packages {
-        build.args(["-p", package]);
-    }
-    run_checked(build)
+    cargo_build(packages, Profile::Release)
 }
 
 #[derive(Debug)]
@@ -56,10 +49,7 @@ pub(crate) struct Stack {
 }
 
 pub(crate) fn release(name: &str) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
-        .join("release")
-        .join(name)
+    binary(name, Profile::Release)
 }
 
 impl Stack {

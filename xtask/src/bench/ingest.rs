@@ -15,8 +15,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use platform::local_broker::{Storage, free_port};
 
-use crate::process::{Running, run_checked};
-use crate::{data_dir, say, workspace_root};
+use crate::process::Running;
+use crate::{data_dir, say};
 
 const TOTAL_EVENTS: usize = 200_000;
 const BATCH: usize = 500;
@@ -24,19 +24,7 @@ const LANES: usize = 8;
 
 pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
     say("bench ingest: building the release binaries");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "ingest",
-            "-p",
-            "simulator",
-        ])
-        .current_dir(workspace_root());
-    run_checked(build)?;
+    crate::stack::build_release(&["ingest", "simulator"])?;
 
     let file = data_dir().join("bench-events.ndjson");
     let mean_bytes = super::write_real_events(&file, TOTAL_EVENTS, "bench")?;
@@ -92,7 +80,7 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
 }
 
 fn release_binary(name: &str) -> std::path::PathBuf {
-    super::release_dir().join(name)
+    crate::process::binary(name, crate::process::Profile::Release)
 }
 
 /// Runs `simulator send` on `file` and returns its JSON report.

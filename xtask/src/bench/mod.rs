@@ -87,13 +87,6 @@ fn crate_bench(package: &str, bench: &str) -> Result<BTreeMap<String, f64>> {
     Ok(metrics)
 }
 
-/// Where `cargo build --release` puts binaries.
-fn release_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| crate::workspace_root().join("target"), PathBuf::from)
-        .join("release")
-}
-
 /// Writes `total` benchmark events as NDJSON: the 20 real matches (no commentary, about 250
 /// bytes an event), repeated under fresh match ids `<prefix><round>-<id>`. Returns the mean
 /// event size in bytes.

@@ -25,7 +25,7 @@ use platform::local_broker::{LocalBroker, Storage, free_port};
 use serde_json::{Value, json};
 
 use crate::process::{Running, run_checked};
-use crate::{data_dir, say, workspace_root};
+use crate::{data_dir, say};
 
 const THROUGHPUT_EVENTS: usize = 500_000;
 /// The loader's default batch size, used by the baseline too.
@@ -38,21 +38,7 @@ const LEADERBOARD_SQL: &str = "SELECT * FROM most_runs LIMIT 10";
 
 pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
     say("bench warehouse: building the release binaries");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "warehouse",
-            "-p",
-            "simulator",
-            "-p",
-            "ingest",
-        ])
-        .current_dir(workspace_root());
-    run_checked(build)?;
+    crate::stack::build_release(&["warehouse", "simulator", "ingest"])?;
     let work = data_dir().join("bench-warehouse");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
@@ -65,7 +51,7 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
 }
 
 fn binary(name: &str) -> std::path::PathBuf {
-    super::release_dir().join(name)
+    crate::process::binary(name, crate::process::Profile::Release)
 }
 
 /// The release warehouse on a fresh database in `work`, reading `topic`.
