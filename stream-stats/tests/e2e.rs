@@ -250,35 +250,15 @@ async fn read_all(topic: &str, at_least: usize) -> Vec<(String, String, String, 
     }
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-async fn connect(stats: &Stats, match_id: &str) -> Socket {
-    let url = format!("ws://127.0.0.1:{}/v1/ws", stats.port);
-    let (mut socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket");
-    let subscribe = ClientMessage::Subscribe {
-        list: false,
-        matches: vec![match_id.to_owned()],
-    };
-    socket
-        .send(tungstenite::Message::text(
-            serde_json::to_string(&subscribe).expect("json"),
-        ))
-        .await
-        .expect("subscribe");
-    socket
-}
-
-/// A client whose socket takes almost nothing before the server's writes block: with a tiny
-/// receive buffer it becomes a slow reader as soon as it stops reading.
-async fn connect_slow(
-    stats: &Stats,
-    match_id: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+/// A client subscribed to `match_id`. With `recv_buffer`, its socket takes almost nothing
+/// before the server's writes block: it becomes a slow reader as soon as it stops reading.
+async fn connect(stats: &Stats, match_id: &str, recv_buffer: Option<u32>) -> Socket {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(2048).expect("small buffer");
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).expect("small buffer");
+    }
     let stream = socket
         .connect(([127, 0, 0, 1], stats.port).into())
         .await
@@ -337,8 +317,8 @@ async fn websocket_clients_get_a_snapshot_then_ordered_deltas_and_a_slow_one_del
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let mut fast = connect(&stats, &id).await;
-    let mut slow = connect_slow(&stats, &id).await;
+    let mut fast = connect(&stats, &id, None).await;
+    let mut slow = connect(&stats, &id, Some(2048)).await;
     let Some(ServerMessage::Snapshot { scoreboard, .. }) = next_message(&mut fast).await else {
         panic!("the first message is a snapshot");
     };

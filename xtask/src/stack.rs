@@ -35,6 +35,13 @@ pub(crate) fn build_release(packages: &[&str]) -> Result<()> {
     cargo_build(packages, Profile::Release)
 }
 
+/// Services the chaos cases kill and restart.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Crashable {
+    StreamStats,
+    Warehouse,
+}
+
 #[derive(Debug)]
 pub(crate) struct Stack {
     pub(crate) broker: LocalBroker,
@@ -174,6 +181,20 @@ impl Stack {
         self.stats
             .take()
             .is_some_and(|mut stats| stats.terminate(Duration::from_secs(30)))
+    }
+
+    /// kill -9 `service` and start it again, waiting until it is ready.
+    pub(crate) async fn crash_and_restart(&mut self, service: Crashable) -> Result<()> {
+        match service {
+            Crashable::StreamStats => {
+                self.kill_stats();
+                self.start_stats().await
+            }
+            Crashable::Warehouse => {
+                self.kill_warehouse();
+                self.start_warehouse().await
+            }
+        }
     }
 
     pub(crate) fn kill_stats(&mut self) {

@@ -10,12 +10,11 @@
 //! fresh match ids until there are enough.
 
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use platform::local_broker::{Storage, free_port};
 
-use crate::process::Running;
+use crate::stack::{Options, Stack, TOKEN};
 use crate::{data_dir, say};
 
 const TOTAL_EVENTS: usize = 200_000;
@@ -37,28 +36,20 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
     let direct = simulator_send(&file, &["--sink", "kafka", "--brokers", &broker.brokers()])?;
     drop(broker);
 
-    let broker = crate::broker::start(free_port()?, Storage::Memory).await?;
-    let port = free_port()?;
-    let token = "bench-token";
-    let mut command = Command::new(release_binary("ingest"));
-    command
-        .env("INGEST_TOKEN", token)
-        .env("KAFKA_BROKERS", broker.brokers())
-        .env("INGEST_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn");
-    let mut ingest = Running::spawn(
-        "ingest",
-        command,
-        Some(&data_dir().join("logs/bench-ingest.log")),
-    )?;
-    ingest.wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30))?;
-    let url = format!("http://127.0.0.1:{port}");
+    let stack = Stack::start(
+        "bench/ingest",
+        Options {
+            quiet: true,
+            ..Options::default()
+        },
+    )
+    .await?;
+    let url = stack.ingest_url();
     let via_ingest = simulator_send(
         &file,
-        &["--sink", "ingest", "--ingest-url", &url, "--token", token],
+        &["--sink", "ingest", "--ingest-url", &url, "--token", TOKEN],
     )?;
-    ingest.stop(Duration::from_secs(10));
-    drop(broker);
+    drop(stack);
 
     let rate = |report: &serde_json::Value| report["events_per_s"].as_f64().unwrap_or(0.0);
     Ok(vec![

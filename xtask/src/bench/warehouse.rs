@@ -25,6 +25,7 @@ use platform::local_broker::{LocalBroker, Storage, free_port};
 use serde_json::{Value, json};
 
 use crate::process::{Running, run_checked};
+use crate::stack::{Options, Stack};
 use crate::{data_dir, say};
 
 const THROUGHPUT_EVENTS: usize = 500_000;
@@ -44,7 +45,7 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
     std::fs::create_dir_all(&work)?;
 
     let mut report = throughput(&work).await?;
-    report.extend(freshness(&work).await?);
+    report.extend(freshness().await?);
     report.extend(leaderboard(&work).await?);
     let _ = std::fs::remove_dir_all(&work);
     Ok(report)
@@ -171,44 +172,34 @@ async fn throughput(work: &Path) -> Result<Vec<(String, f64)>> {
     ])
 }
 
-async fn freshness(work: &Path) -> Result<Vec<(String, f64)>> {
+async fn freshness() -> Result<Vec<(String, f64)>> {
     say("bench warehouse: freshness at a steady ~1,000 events/s through ingest");
-    let broker = broker(work).await?;
-    let (mut warehouse, url) = start_warehouse(work, "freshness", &broker.brokers())?;
-    let ingest_port = free_port()?;
-    let token = "bench-token";
-    let mut ingest = Command::new(binary("ingest"));
-    ingest
-        .env("INGEST_TOKEN", token)
-        .env("KAFKA_BROKERS", broker.brokers())
-        .env("INGEST_LISTEN", format!("127.0.0.1:{ingest_port}"))
-        .env("RUST_LOG", "warn");
-    let mut ingest = Running::spawn("ingest", ingest, Some(&work.join("ingest.log")))?;
-    ingest.wait_for_port(
-        ([127, 0, 0, 1], ingest_port).into(),
-        Duration::from_secs(30),
-    )?;
+    let stack = Stack::start(
+        "bench/warehouse-freshness",
+        Options {
+            warehouse: true,
+            quiet: true,
+            ..Options::default()
+        },
+    )
+    .await?;
+    let url = stack.warehouse_url("");
     // 40 matches x a ball every 40 s / 1000 = 1,000 events/s.
-    let mut simulator = Command::new(binary("simulator"));
-    simulator
-        .args([
-            "run",
-            "--format",
-            "odi",
-            "--matches",
-            "40",
-            "--speed",
-            "1000",
-        ])
-        .args(["--seed", "11", "--lanes", "4", "--batch", "50"])
-        .args([
-            "--ingest-url",
-            &format!("http://127.0.0.1:{ingest_port}"),
-            "--token",
-            token,
-        ])
-        .env("RUST_LOG", "warn");
-    let mut simulator = Running::spawn("simulator", simulator, Some(&work.join("sim.log")))?;
+    let mut simulator = stack.simulator(&[
+        "run",
+        "--format",
+        "odi",
+        "--matches",
+        "40",
+        "--speed",
+        "1000",
+        "--seed",
+        "11",
+        "--lanes",
+        "4",
+        "--batch",
+        "50",
+    ])?;
 
     let client = reqwest::Client::new();
     let mut latencies = Vec::new();
@@ -234,9 +225,7 @@ async fn freshness(work: &Path) -> Result<Vec<(String, f64)>> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     simulator.stop(Duration::from_secs(5));
-    ingest.stop(Duration::from_secs(10));
-    warehouse.stop(Duration::from_secs(30));
-    drop(broker);
+    drop(stack);
     if latencies.is_empty() {
         bail!("no event became visible");
     }

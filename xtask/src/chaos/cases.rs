@@ -18,7 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_tungstenite::tungstenite;
 
 use super::Outcome;
-use crate::stack::{Options, Stack, TOKEN, expected, real_match_files, rss_kib};
+use crate::stack::{Crashable, Options, Stack, TOKEN, expected, real_match_files, rss_kib};
 
 /// Every case, in the order they run, with what it proves.
 pub(crate) const ALL: &[(&str, &str)] = &[
@@ -99,9 +99,8 @@ async fn kill_stream_stats() -> Outcome {
     let mut kills = 0;
     while kills < 5 {
         tokio::time::sleep(Duration::from_millis(2_000)).await;
-        platform.kill_stats();
+        platform.crash_and_restart(Crashable::StreamStats).await?;
         kills += 1;
-        platform.start_stats().await?;
     }
     simulator.wait_success(Duration::from_secs(180))?;
     platform
@@ -245,9 +244,8 @@ async fn kill_warehouse() -> Outcome {
     let mut kills = 0;
     while kills < 5 {
         tokio::time::sleep(Duration::from_millis(2_000)).await;
-        stack.kill_warehouse();
+        stack.crash_and_restart(Crashable::Warehouse).await?;
         kills += 1;
-        stack.start_warehouse().await?;
     }
     simulator.wait_success(Duration::from_secs(180))?;
     let records = records_in_topic(&stack.broker.brokers())?;
