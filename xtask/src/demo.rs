@@ -1,7 +1,8 @@
-//! `cargo xtask demo`: the platform on this machine. Builds the services, starts the broker,
-//! ingest, stream-stats and the warehouse, and has the simulator play synthetic matches and replay real ones
-//! through ingest; a live table of every match, read from stream-stats' API, shows it all
-//! moving. One Ctrl-C stops everything.
+//! `cargo xtask demo`: the platform on this machine. Builds the services and the dashboard,
+//! starts the broker, ingest, stream-stats, the warehouse and the web server, and has the
+//! simulator play synthetic matches and replay real ones through ingest. The dashboard is at
+//! http://127.0.0.1:3000; the terminal shows a live table of every match too. One Ctrl-C
+//! stops everything.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -32,19 +33,21 @@ pub(crate) struct Args {
 const INGEST_PORT: u16 = 8081;
 const STATS_PORT: u16 = 8082;
 const WAREHOUSE_PORT: u16 = 8083;
+const WEB_PORT: u16 = 3000;
 
 pub(crate) async fn run(args: Args) -> Result<()> {
     setup::ensure(false)?;
-    for port in [9092, INGEST_PORT, STATS_PORT, WAREHOUSE_PORT] {
+    for port in [9092, INGEST_PORT, STATS_PORT, WAREHOUSE_PORT, WEB_PORT] {
         if port_in_use(port) {
             bail!("port {port} is in use: stop whatever holds it (another demo?) first");
         }
     }
     say("building the services");
     cargo_build(
-        &["ingest", "stream-stats", "warehouse", "simulator"],
+        &["ingest", "stream-stats", "warehouse", "simulator", "web"],
         Profile::Debug,
     )?;
+    crate::web::build(true)?;
 
     let broker = crate::broker::start(9092, Storage::Memory).await?;
     say(format!("broker ready on {}", broker.brokers()));
@@ -90,6 +93,11 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         database.display()
     ));
 
+    let mut web = Command::new(binary("web", Profile::Debug));
+    web.env("WEB_SITE_ROOT", crate::web::site_root());
+    let mut web = Running::spawn("web", web, Some(&logs.join("web.log")))?;
+    web.wait_for_port(([127, 0, 0, 1], WEB_PORT).into(), Duration::from_secs(30))?;
+
     let replays = if args.replay.is_empty() {
         ["1144530.json", "1216517.json"]
             .map(|file| workspace_root().join("data/cricsheet").join(file))
@@ -128,6 +136,9 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         replays.len(),
         args.speed
     ));
+    say(format!(
+        "\x1b[1mthe dashboard: http://127.0.0.1:{WEB_PORT}\x1b[0m"
+    ));
 
     tokio::select! {
         result = follow() => result?,
@@ -136,6 +147,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     ingest.stop(Duration::from_secs(10));
     stats.stop(Duration::from_secs(10));
     warehouse.stop(Duration::from_secs(10));
+    web.stop(Duration::from_secs(10));
     drop(broker);
     say("demo stopped");
     Ok(())
@@ -160,6 +172,7 @@ async fn follow() -> Result<()> {
             if terminal {
                 print!("\x1b[2J\x1b[H");
             }
+            println!("Dashboard: http://127.0.0.1:{WEB_PORT}   (Ctrl-C stops everything)\n");
             print!("{table}");
             last = table;
         }

@@ -20,6 +20,7 @@ mod process;
 mod setup;
 mod stack;
 mod test;
+mod web;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,8 @@ enum Command {
     Chaos(chaos::Args),
     /// Regenerate (or `--check`) the configuration reference from the binaries' help.
     Docs(docs::Args),
+    /// Build the dashboard's browser code (wasm) into the site folder.
+    Web(web::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,6 +77,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Bench(args) => bench::run(&args).await,
             Command::Chaos(args) => chaos::run(&args).await,
             Command::Docs(args) => docs::run(&args),
+            Command::Web(args) => web::run(&args),
         }
     })
 }

@@ -19,6 +19,8 @@ const NISSHI_TOOLCHAIN: &str = "1.96.0";
 /// Must equal the `wasm-bindgen` version in Cargo.lock exactly.
 const WASM_BINDGEN_VERSION: &str = "0.2.130";
 const PLAYWRIGHT_CORE_VERSION: &str = "1.65.1";
+/// npm `binaryen` (wasm-opt); Debian's binaryen is too old for current rustc output.
+const BINARYEN_VERSION: &str = "132.0.0";
 /// DuckDB's own prebuilt shared library, shipped in its Node.js bindings package: DuckDB
 /// v1.5.6, the version the `duckdb` crate (=1.10506.1) is built for. Compiling DuckDB's C++
 /// instead (the crate's `bundled` feature) takes half an hour on 2 cores.
@@ -45,6 +47,7 @@ pub(crate) fn ensure(for_tests: bool) -> Result<()> {
     ensure_wasm_target()?;
     ensure_nisshi()?;
     ensure_wasm_bindgen()?;
+    ensure_wasm_opt()?;
     ensure_duckdb()?;
     if for_tests {
         ensure_chromium()?;
@@ -148,6 +151,31 @@ fn ensure_wasm_bindgen() -> Result<()> {
         ])
         .env_remove("CARGO_TARGET_DIR")
         .current_dir(std::env::temp_dir());
+    run_checked(install)
+}
+
+/// The wasm-bindgen CLI `ensure` installs.
+pub(crate) fn wasm_bindgen_binary() -> PathBuf {
+    cargo_bin("wasm-bindgen")
+}
+
+/// wasm-opt from npm `binaryen`.
+pub(crate) fn wasm_opt_binary() -> PathBuf {
+    tools_dir().join("binaryen/node_modules/.bin/wasm-opt")
+}
+
+fn ensure_wasm_opt() -> Result<()> {
+    if wasm_opt_binary().exists() {
+        return Ok(());
+    }
+    say(format!("installing wasm-opt (npm binaryen@{BINARYEN_VERSION})"));
+    let prefix = tools_dir().join("binaryen");
+    std::fs::create_dir_all(&prefix)?;
+    let mut install = Command::new("npm");
+    install
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&prefix)
+        .arg(format!("binaryen@{BINARYEN_VERSION}"));
     run_checked(install)
 }
 

@@ -35,6 +35,13 @@ pub(crate) async fn run(args: Args) -> Result<()> {
 
     crate::docs::run(&crate::docs::Args::check())?;
 
+    // The browser tests serve the real browser code, and drive the services' binaries.
+    crate::web::build(true)?;
+    crate::process::cargo_build(
+        &["stream-stats", "warehouse", "web"],
+        crate::process::Profile::Debug,
+    )?;
+
     let broker = crate::broker::start(free_port()?, Storage::Memory).await?;
     say(format!("test broker on {}", broker.brokers()));
 
@@ -47,6 +54,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         .env("KAFKA_BROKERS", broker.brokers())
         .env("NISSHI_BIN", LocalBroker::binary())
         .env("CRICKET_TOOLS_DIR", setup::tools_dir())
+        .env("CRICKET_SITE_ROOT", crate::web::site_root())
         .current_dir(crate::workspace_root());
     let result = run_counting(test);
     drop(broker);

@@ -1,0 +1,35 @@
+//! One module per page.
+
+mod history;
+mod home;
+mod match_centre;
+mod pipeline;
+
+pub(crate) use history::{HistoryMatchPage, HistoryPage};
+pub(crate) use home::HomePage;
+pub(crate) use match_centre::MatchPage;
+pub(crate) use pipeline::PipelinePage;
+
+use leptos::prelude::*;
+
+#[component]
+pub(crate) fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <h1>"Not found"</h1>
+        <p>"There is no page here. " <a href="/">"Back to the matches"</a></p>
+    }
+}
+
+/// A server function's failure, shown where its data would be.
+#[component]
+pub(crate) fn Unavailable(what: &'static str, error: String) -> impl IntoView {
+    view! {
+        <p class="unavailable" role="alert">
+            {format!("{what} is unavailable right now: {error}")}
+        </p>
+    }
+}

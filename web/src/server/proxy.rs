@@ -1,0 +1,271 @@
+//! The one origin: HTTP and WebSocket traffic passed through to stream-stats and the
+//! warehouse, so the browser (and anyone scripting against the dashboard) needs one URL.
+
+use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite;
+
+use super::AppState;
+
+/// Largest request body passed to the warehouse (a SQL query).
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+fn error(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        Json(serde_json::json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+fn unavailable(service: &str, base: &str, err: impl std::fmt::Display) -> Response {
+    error(
+        StatusCode::BAD_GATEWAY,
+        "upstream_unavailable",
+        format!("{service} at {base} is not answering: {err}"),
+    )
+}
+
+/// Copies an upstream answer: status, the headers that describe the body, and the body.
+async fn relay(response: reqwest::Response) -> Response {
+    let status = response.status();
+    let mut headers = HeaderMap::new();
+    for name in [
+        header::CONTENT_TYPE,
+        header::CONTENT_DISPOSITION,
+        header::RETRY_AFTER,
+    ] {
+        if let Some(value) = response.headers().get(&name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    for name in ["x-truncated", "x-rows"] {
+        if let Some(value) = response.headers().get(name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    match response.bytes().await {
+        Ok(body) => (status, headers, Body::from(body)).into_response(),
+        Err(err) => error(
+            StatusCode::BAD_GATEWAY,
+            "upstream_failed",
+            format!("the answer broke off: {err}"),
+        ),
+    }
+}
+
+/// `GET /api/live/{path}` -> stream-stats `GET /v1/{path}`.
+pub(super) async fn live(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let base = &state.upstreams.stream_stats;
+    let url = with_query(format!("{base}/v1/{path}"), query);
+    match state.upstreams.http.get(url).send().await {
+        Ok(response) => relay(response).await,
+        Err(err) => unavailable("stream-stats", base, err),
+    }
+}
+
+/// `/api/warehouse/{path}` -> the warehouse's `/v1/{path}`, any method, with the body and
+/// the headers that choose the answer's format.
+pub(super) async fn warehouse(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Response {
+    let base = &state.upstreams.warehouse;
+    let url = with_query(format!("{base}/v1/{path}"), query);
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+            );
+        }
+    };
+    let mut upstream = state
+        .upstreams
+        .http
+        .request(parts.method, url)
+        .body(body);
+    for name in [header::CONTENT_TYPE, header::ACCEPT] {
+        if let Some(value) = parts.headers.get(&name) {
+            upstream = upstream.header(name, value);
+        }
+    }
+    match upstream.send().await {
+        Ok(response) => relay(response).await,
+        Err(err) => unavailable("the warehouse", base, err),
+    }
+}
+
+fn with_query(url: String, query: Option<String>) -> String {
+    match query {
+        Some(query) if !query.is_empty() => format!("{url}?{query}"),
+        _ => url,
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct ExportParams {
+    sql: String,
+}
+
+/// `GET /api/export.csv?sql=...`: the query's rows as a CSV download.
+pub(super) async fn export_csv(
+    State(state): State<AppState>,
+    Query(params): Query<ExportParams>,
+) -> Response {
+    let base = &state.upstreams.warehouse;
+    let sent = state
+        .upstreams
+        .http
+        .post(format!("{base}/v1/sql?format=csv"))
+        .json(&serde_json::json!({ "sql": params.sql }))
+        .send()
+        .await;
+    match sent {
+        Ok(response) => {
+            let ok = response.status().is_success();
+            let mut answer = relay(response).await;
+            if ok {
+                answer.headers_mut().insert(
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_static("attachment; filename=\"query.csv\""),
+                );
+            }
+            answer
+        }
+        Err(err) => unavailable("the warehouse", base, err),
+    }
+}
+
+/// `GET /api/live/ws`: the browser's WebSocket, relayed message by message to stream-stats.
+/// Only pages of this origin may open it.
+pub(super) async fn live_socket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !same_origin(&headers) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "only pages of this site may open its WebSocket".to_owned(),
+        );
+    }
+    let upstream = format!(
+        "{}/v1/ws",
+        state
+            .upstreams
+            .stream_stats
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1)
+    );
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .on_upgrade(move |socket| relay_socket(socket, upstream))
+}
+
+/// A browser's Origin (if it sent one) must name the host it is talking to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
+}
+
+async fn relay_socket(mut browser: WebSocket, upstream: String) {
+    let server = match tokio_tungstenite::connect_async(&upstream).await {
+        Ok((server, _)) => server,
+        Err(err) => {
+            tracing::debug!(%err, %upstream, "stream-stats WebSocket unavailable");
+            // 1013 "try again later": the page reconnects with backoff.
+            let _ = browser
+                .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                    code: 1013,
+                    reason: "stream-stats is unavailable".into(),
+                })))
+                .await;
+            return;
+        }
+    };
+    crate::server::metrics::socket_opened();
+    let (mut to_server, mut from_server) = server.split();
+    let (mut to_browser, mut from_browser) = browser.split();
+    let downstream = async {
+        while let Some(Ok(message)) = from_server.next().await {
+            let message = match message {
+                tungstenite::Message::Text(text) => Message::Text(text.as_str().into()),
+                tungstenite::Message::Binary(bytes) => Message::Binary(bytes),
+                tungstenite::Message::Close(_) => break,
+                // Pings are answered hop by hop; each side keeps its own alive.
+                _ => continue,
+            };
+            if to_browser.send(message).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_browser.close().await;
+    };
+    let upstream_pump = async {
+        while let Some(Ok(message)) = from_browser.next().await {
+            let message = match message {
+                Message::Text(text) => tungstenite::Message::text(text.as_str()),
+                Message::Binary(bytes) => tungstenite::Message::Binary(bytes),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            if to_server.send(message).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_server.close().await;
+    };
+    // Either side closing ends both.
+    tokio::select! {
+        () = downstream => {}
+        () = upstream_pump => {}
+    }
+    crate::server::metrics::socket_closed();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_str(host).unwrap_or(HeaderValue::from_static("")));
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap_or(HeaderValue::from_static("")));
+        }
+        headers
+    }
+
+    #[test]
+    fn only_this_origin_may_open_the_socket() {
+        assert!(same_origin(&headers(None, "127.0.0.1:3000")));
+        assert!(same_origin(&headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000")));
+        assert!(same_origin(&headers(Some("https://Cricket.example"), "cricket.example")));
+        assert!(!same_origin(&headers(Some("https://evil.example"), "cricket.example")));
+        assert!(!same_origin(&headers(Some("null"), "cricket.example")));
+    }
+}
