@@ -107,10 +107,7 @@ pub const CANNED_QUERIES: &[(&str, &str)] = &[
         "Best bowling",
         "SELECT bowler, matches, wickets, runs, average, economy\nFROM most_wickets\nLIMIT 20",
     ),
-    (
-        "Highest totals",
-        "SELECT * FROM highest_totals\nLIMIT 20",
-    ),
+    ("Highest totals", "SELECT * FROM highest_totals\nLIMIT 20"),
     (
         "Results",
         "SELECT match_date, team1, team2, summary\nFROM match_results\nORDER BY match_date DESC NULLS LAST, match_id",
@@ -139,11 +136,7 @@ pub async fn match_snapshot(id: String) -> Result<Option<LiveSnapshot>, ServerFn
 #[server(prefix = "/api/fn")]
 pub async fn run_sql(sql: String) -> Result<SqlOutcome, ServerFnError> {
     let state = crate::server::state()?;
-    state
-        .upstreams
-        .sql(&sql)
-        .await
-        .map_err(ServerFnError::new)
+    state.upstreams.sql(&sql).await.map_err(ServerFnError::new)
 }
 
 /// Every match in the warehouse, newest first.

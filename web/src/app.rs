@@ -76,7 +76,10 @@ fn ConnectionBadge() -> impl IntoView {
         Connection::Live => ("live", "Live".to_owned()),
         Connection::Reconnecting { retry_in_ms, .. } => (
             "reconnecting",
-            format!("Reconnecting (retry in {:.1} s)", f64::from(retry_in_ms) / 1000.0),
+            format!(
+                "Reconnecting (retry in {:.1} s)",
+                f64::from(retry_in_ms) / 1000.0
+            ),
         ),
     };
     view! {

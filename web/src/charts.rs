@@ -213,7 +213,13 @@ pub(crate) fn Sparkline(values: Vec<f64>) -> impl IntoView {
     let points = values
         .iter()
         .enumerate()
-        .map(|(i, v)| format!("{:.1},{:.1}", i as f64 * step, height - v / max * (height - 2.0) - 1.0))
+        .map(|(i, v)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * step,
+                height - v / max * (height - 2.0) - 1.0
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ");
     view! {

@@ -24,7 +24,10 @@ pub enum Connection {
     Connecting,
     Live,
     /// The socket closed; the next try is in `retry_in_ms`.
-    Reconnecting { attempt: u32, retry_in_ms: u32 },
+    Reconnecting {
+        attempt: u32,
+        retry_in_ms: u32,
+    },
 }
 
 /// One followed match.

@@ -31,9 +31,10 @@ fn sibling_binary(name: &str) -> String {
 }
 
 fn env_path(name: &str) -> PathBuf {
-    PathBuf::from(std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests with `cargo xtask test`")
-    }))
+    PathBuf::from(
+        std::env::var(name)
+            .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `cargo xtask test`")),
+    )
 }
 
 fn artifacts_dir() -> PathBuf {
@@ -112,7 +113,10 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
             ("WAREHOUSE_TOPIC", topics.events.clone()),
             ("WAREHOUSE_DLQ_TOPIC", topics.dlq.clone()),
             ("WAREHOUSE_GROUP", format!("{}-warehouse", topics.group)),
-            ("WAREHOUSE_DB", dir.0.join("history.duckdb").display().to_string()),
+            (
+                "WAREHOUSE_DB",
+                dir.0.join("history.duckdb").display().to_string(),
+            ),
             ("WAREHOUSE_FLUSH_INTERVAL_MS", "100".to_owned()),
             ("WAREHOUSE_MEMORY_LIMIT", "1GB".to_owned()),
         ],
@@ -144,7 +148,10 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
             ("WEB_STREAM_STATS_URL", stats.url("")),
             ("WEB_WAREHOUSE_URL", warehouse.url("")),
             ("WEB_INGEST_URL", ingest.url.clone()),
-            ("WEB_SITE_ROOT", env_path("CRICKET_SITE_ROOT").display().to_string()),
+            (
+                "WEB_SITE_ROOT",
+                env_path("CRICKET_SITE_ROOT").display().to_string(),
+            ),
             ("WEB_SCRAPE_INTERVAL_MS", "250".to_owned()),
         ],
         log("web"),
@@ -265,8 +272,16 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
         .filter(|i| !i.super_over)
         .map(|i| i.overs.len())
         .collect();
-    assert_eq!(centre["manhattan_bars"], json!(overs), "Manhattan bars per innings");
-    assert_eq!(centre["worm_points"], json!(overs), "worm points per innings");
+    assert_eq!(
+        centre["manhattan_bars"],
+        json!(overs),
+        "Manhattan bars per innings"
+    );
+    assert_eq!(
+        centre["worm_points"],
+        json!(overs),
+        "worm points per innings"
+    );
     assert!(centre["feed_items"].as_u64().unwrap_or(0) > 0, "{centre}");
 
     // The live match survived a stream-stats restart: the page said so, and caught up exactly.
@@ -280,16 +295,25 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
     assert_eq!(states.last(), Some(&"live"), "{states:?}");
     let after = &result["live_after_restart"];
     assert_eq!(after["seq"], json!(live_events.last().expect("events").seq));
-    assert_eq!(shown_innings(after), expected_innings(&want[&live_id], &live_events));
+    assert_eq!(
+        shown_innings(after),
+        expected_innings(&want[&live_id], &live_events)
+    );
 
     // Phone width: no page is wider than the screen.
     for (page, overflow) in result["phone_overflow"].as_object().expect("overflow") {
-        assert!(overflow.as_i64().unwrap_or(1) <= 0, "{page} overflows by {overflow} px");
+        assert!(
+            overflow.as_i64().unwrap_or(1) <= 0,
+            "{page} overflows by {overflow} px"
+        );
     }
 
     // History: rows for good queries (the typed one counted against the events sent), the
     // warehouse's reason for a bad one, and the stored scorecard.
-    assert!(!result["canned"].as_array().expect("rows").is_empty(), "canned query rows");
+    assert!(
+        !result["canned"].as_array().expect("rows").is_empty(),
+        "canned query rows"
+    );
     let deliveries_by_innings: Vec<Vec<String>> = board
         .innings
         .iter()
@@ -306,20 +330,39 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
     assert_eq!(result["good_sql"]["rows"], json!(deliveries_by_innings));
     let csv = result["csv"].as_str().expect("csv");
     assert!(csv.starts_with("innings,balls"), "{csv}");
-    assert_eq!(csv.trim().lines().count(), deliveries_by_innings.len() + 1, "{csv}");
+    assert_eq!(
+        csv.trim().lines().count(),
+        deliveries_by_innings.len() + 1,
+        "{csv}"
+    );
     let error = result["bad_sql_error"].as_str().expect("error");
     assert!(error.contains("no_such_table"), "{error}");
     assert_eq!(
-        result["stored_scorecard"].as_array().expect("headings").len(),
-        want[&finished_id]["innings"].as_array().expect("innings").len()
+        result["stored_scorecard"]
+            .as_array()
+            .expect("headings")
+            .len(),
+        want[&finished_id]["innings"]
+            .as_array()
+            .expect("innings")
+            .len()
     );
 
     // Pipeline: every service up, and events counted.
     let pipeline = &result["pipeline"];
-    assert!(pipeline["warehouse-rows"].as_str().is_some_and(|v| v != "–"), "{pipeline}");
+    assert!(
+        pipeline["warehouse-rows"]
+            .as_str()
+            .is_some_and(|v| v != "–"),
+        "{pipeline}"
+    );
     assert!(pipeline["ingest-rate"].as_str().is_some(), "{pipeline}");
 
-    assert_eq!(result["page_errors"], json!([]), "uncaught errors in the page");
+    assert_eq!(
+        result["page_errors"],
+        json!([]),
+        "uncaught errors in the page"
+    );
     println!(
         "first contentful paint: {} ms; screenshots in {}",
         result["first_contentful_paint_ms"],

@@ -27,6 +27,7 @@ const PAGES: &[(&str, &[&str])] = &[
     ("simulator", &["run"]),
     ("simulator", &["replay"]),
     ("simulator", &["send"]),
+    ("web", &[]),
 ];
 
 impl Args {
@@ -53,7 +54,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 
 fn generate() -> Result<String> {
     cargo_build(
-        &["ingest", "stream-stats", "warehouse", "simulator"],
+        &["ingest", "stream-stats", "warehouse", "simulator", "web"],
         Profile::Debug,
     )?;
     let mut out = String::from(

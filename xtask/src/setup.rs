@@ -168,7 +168,9 @@ fn ensure_wasm_opt() -> Result<()> {
     if wasm_opt_binary().exists() {
         return Ok(());
     }
-    say(format!("installing wasm-opt (npm binaryen@{BINARYEN_VERSION})"));
+    say(format!(
+        "installing wasm-opt (npm binaryen@{BINARYEN_VERSION})"
+    ));
     let prefix = tools_dir().join("binaryen");
     std::fs::create_dir_all(&prefix)?;
     let mut install = Command::new("npm");

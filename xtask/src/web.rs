@@ -69,8 +69,18 @@ pub(crate) fn build(optimize: bool) -> Result<Sizes> {
     std::fs::create_dir_all(&pkg)?;
     let mut bindgen = Command::new(setup::wasm_bindgen_binary());
     bindgen
-        .args(["--target", "web", "--no-typescript", "--remove-name-section"])
-        .args(["--remove-producers-section", "--out-name", "web", "--out-dir"])
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--remove-name-section",
+        ])
+        .args([
+            "--remove-producers-section",
+            "--out-name",
+            "web",
+            "--out-dir",
+        ])
         .arg(&pkg)
         .arg(&wasm);
     run_checked(bindgen)?;

@@ -12,7 +12,9 @@ use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::Unavailable;
-use crate::api::{CANNED_QUERIES, SqlAnswer, SqlOutcome, run_sql, stored_matches, stored_scorecard};
+use crate::api::{
+    CANNED_QUERIES, SqlAnswer, SqlOutcome, run_sql, stored_matches, stored_scorecard,
+};
 use crate::format;
 
 #[component]
@@ -132,7 +134,7 @@ fn Results(answer: SqlAnswer, sql: String) -> impl IntoView {
                     </tr></thead>
                     <tbody>
                         {answer.rows.iter().map(|row| view! {
-                            <tr>{row.iter().map(|cell| cell_view(cell)).collect_view()}</tr>
+                            <tr>{row.iter().map(cell_view).collect_view()}</tr>
                         }).collect_view()}
                     </tbody>
                 </table>
@@ -191,7 +193,11 @@ fn StoredInnings(number: usize, innings: InningsScorecard) -> impl IntoView {
     let heading = format!(
         "{}{} {}/{} ({} ov)",
         innings.team,
-        if innings.super_over { " (super over)" } else { "" },
+        if innings.super_over {
+            " (super over)"
+        } else {
+            ""
+        },
         innings.runs,
         innings.wickets,
         format::overs(innings.legal_balls, 6)

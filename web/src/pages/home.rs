@@ -38,8 +38,16 @@ pub(crate) fn HomePage() -> impl IntoView {
 fn MatchLists(all: Vec<MatchSummary>) -> impl IntoView {
     let (mut running, mut finished): (Vec<_>, Vec<_>) = all.into_iter().partition(|m| m.live);
     // Most recently active first.
-    running.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.match_id.cmp(&b.match_id)));
-    finished.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.match_id.cmp(&b.match_id)));
+    running.sort_by(|a, b| {
+        b.updated_at
+            .cmp(&a.updated_at)
+            .then(a.match_id.cmp(&b.match_id))
+    });
+    finished.sort_by(|a, b| {
+        b.updated_at
+            .cmp(&a.updated_at)
+            .then(a.match_id.cmp(&b.match_id))
+    });
     view! {
         <section aria-labelledby="live-heading">
             <h2 id="live-heading">"Live " <span class="count">{running.len()}</span></h2>
@@ -71,10 +79,10 @@ fn CardList(matches: Vec<MatchSummary>) -> impl IntoView {
 
 #[component]
 fn MatchCard(summary: MatchSummary) -> impl IntoView {
-    let title = summary.teams.as_ref().map_or_else(
-        || summary.match_id.clone(),
-        |[a, b]| format!("{a} v {b}"),
-    );
+    let title = summary
+        .teams
+        .as_ref()
+        .map_or_else(|| summary.match_id.clone(), |[a, b]| format!("{a} v {b}"));
     let format = summary.format.map(|f| f.label()).unwrap_or_default();
     let scores = summary
         .scores

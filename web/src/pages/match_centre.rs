@@ -350,7 +350,11 @@ fn InningsCard(innings: Innings, balls_per_over: u8) -> impl IntoView {
     let heading = format!(
         "{}{} {}/{} ({} ov)",
         innings.batting_team,
-        if innings.super_over { " (super over)" } else { "" },
+        if innings.super_over {
+            " (super over)"
+        } else {
+            ""
+        },
         innings.runs,
         innings.wickets,
         innings.overs()

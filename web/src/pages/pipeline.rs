@@ -109,7 +109,12 @@ fn Tile(label: String, id: String, value: String, note: String) -> impl IntoView
 }
 
 #[component]
-fn LatencyTile(label: &'static str, id: &'static str, latency: Latency, note: String) -> impl IntoView {
+fn LatencyTile(
+    label: &'static str,
+    id: &'static str,
+    latency: Latency,
+    note: String,
+) -> impl IntoView {
     let note = if latency.recent || latency.p50_ms.is_none() {
         note
     } else {

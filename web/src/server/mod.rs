@@ -34,18 +34,30 @@ pub use upstreams::Upstreams;
 
 /// The dashboard's web server.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "web", version, about = "The dashboard: live matches, match centre, SQL console and pipeline health.")]
+#[command(
+    name = "web",
+    version,
+    about = "The dashboard: live matches, match centre, SQL console and pipeline health."
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "WEB_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
 
     /// stream-stats' base URL (live scores and the WebSocket).
-    #[arg(long, env = "WEB_STREAM_STATS_URL", default_value = "http://127.0.0.1:8082")]
+    #[arg(
+        long,
+        env = "WEB_STREAM_STATS_URL",
+        default_value = "http://127.0.0.1:8082"
+    )]
     pub stream_stats_url: String,
 
     /// The warehouse's base URL (SQL and stored scorecards).
-    #[arg(long, env = "WEB_WAREHOUSE_URL", default_value = "http://127.0.0.1:8083")]
+    #[arg(
+        long,
+        env = "WEB_WAREHOUSE_URL",
+        default_value = "http://127.0.0.1:8083"
+    )]
     pub warehouse_url: String,
 
     /// ingest's base URL (its metrics, for the pipeline page).
@@ -134,19 +146,22 @@ pub fn router(state: AppState, pkg: &std::path::Path) -> Router {
     let routes = generate_route_list(App);
     let leptos = state.leptos.clone();
     // The compiled code's file names do not change between builds, so browsers revalidate.
-    let assets = Router::new()
-        .fallback_service(ServeDir::new(pkg))
-        .layer(SetResponseHeaderLayer::overriding(
+    let assets = Router::new().fallback_service(ServeDir::new(pkg)).layer(
+        SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache"),
-        ));
+        ),
+    );
     Router::new()
         .route("/api/live/ws", get(proxy::live_socket))
         .route("/api/live/{*path}", get(proxy::live))
         .route("/api/warehouse/{*path}", any(proxy::warehouse))
         .route("/api/export.csv", get(proxy::export_csv))
         .route("/api/pipeline", get(pipeline_json))
-        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::prometheus))
         .route("/style.css", get(stylesheet))

@@ -70,7 +70,9 @@ impl Pipeline {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Reading>> {
         // A panic elsewhere cannot leave a reading half-written: keep serving.
-        self.readings.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.readings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn scrape(&self) -> Reading {
@@ -89,11 +91,21 @@ impl Pipeline {
             ingest_up: ingest.is_some(),
             stats_up: stats.is_some(),
             warehouse_up: warehouse.is_some(),
-            ingest_accepted: ingest.as_ref().map(|s| sum(s, "ingest_events_accepted_total", None)),
-            ingest_rejected: ingest.as_ref().map(|s| sum(s, "ingest_events_rejected_total", None)),
-            stats_lag: stats.as_ref().map(|s| sum(s, "stream_stats_consumer_lag", None)),
-            warehouse_lag: warehouse.as_ref().map(|s| sum(s, "warehouse_consumer_lag", None)),
-            end_to_end: stats.as_ref().map(|s| buckets(s, "stream_stats_end_to_end_seconds")),
+            ingest_accepted: ingest
+                .as_ref()
+                .map(|s| sum(s, "ingest_events_accepted_total", None)),
+            ingest_rejected: ingest
+                .as_ref()
+                .map(|s| sum(s, "ingest_events_rejected_total", None)),
+            stats_lag: stats
+                .as_ref()
+                .map(|s| sum(s, "stream_stats_consumer_lag", None)),
+            warehouse_lag: warehouse
+                .as_ref()
+                .map(|s| sum(s, "warehouse_consumer_lag", None)),
+            end_to_end: stats
+                .as_ref()
+                .map(|s| buckets(s, "stream_stats_end_to_end_seconds")),
             stats_dead_letters: stats
                 .as_ref()
                 .map(|s| sum(s, "stream_stats_dead_letters_total", None)),
@@ -103,9 +115,13 @@ impl Pipeline {
             warehouse_rejected: warehouse
                 .as_ref()
                 .map(|s| sum(s, "warehouse_records_total", Some(("outcome", "rejected")))),
-            freshness: warehouse.as_ref().map(|s| buckets(s, "warehouse_freshness_seconds")),
+            freshness: warehouse
+                .as_ref()
+                .map(|s| buckets(s, "warehouse_freshness_seconds")),
             matches: stats.as_ref().map(|s| sum(s, "stream_stats_matches", None)),
-            ws_clients: stats.as_ref().map(|s| sum(s, "stream_stats_ws_clients", None)),
+            ws_clients: stats
+                .as_ref()
+                .map(|s| sum(s, "stream_stats_ws_clients", None)),
         }
     }
 
@@ -119,7 +135,9 @@ impl Pipeline {
         let earlier = readings
             .iter()
             .rev()
-            .find(|r| r.at.is_some_and(|at| latest_at.duration_since(at) >= WINDOW))
+            .find(|r| {
+                r.at.is_some_and(|at| latest_at.duration_since(at) >= WINDOW)
+            })
             .or(readings.front())
             .unwrap_or(latest);
         let seconds = earlier
@@ -147,7 +165,11 @@ impl Pipeline {
             window_s: seconds,
             services: vec![
                 service("ingest", &self.upstreams.ingest, latest.ingest_up),
-                service("stream-stats", &self.upstreams.stream_stats, latest.stats_up),
+                service(
+                    "stream-stats",
+                    &self.upstreams.stream_stats,
+                    latest.stats_up,
+                ),
                 service("warehouse", &self.upstreams.warehouse, latest.warehouse_up),
             ],
             ingest_events_per_s: rate(latest.ingest_accepted, earlier.ingest_accepted),
@@ -274,14 +296,22 @@ mod tests {
 
     #[test]
     fn quantiles_interpolate_inside_the_bucket() {
-        let buckets = [(0.001, 0.0), (0.01, 50.0), (0.1, 100.0), (f64::INFINITY, 100.0)];
+        let buckets = [
+            (0.001, 0.0),
+            (0.01, 50.0),
+            (0.1, 100.0),
+            (f64::INFINITY, 100.0),
+        ];
         for (q, want) in [(0.5, 0.01), (0.25, 0.0055), (0.99, 0.0982)] {
             let got = quantile(&buckets, q).unwrap_or_default();
             assert!((got - want).abs() < 1e-9, "q{q}: {got}");
         }
         assert_eq!(quantile(&[(0.1, 0.0), (f64::INFINITY, 0.0)], 0.5), None);
         // Everything above the last finite bound: the bound is the best answer there is.
-        assert_eq!(quantile(&[(0.1, 0.0), (f64::INFINITY, 10.0)], 0.5), Some(0.1));
+        assert_eq!(
+            quantile(&[(0.1, 0.0), (f64::INFINITY, 10.0)], 0.5),
+            Some(0.1)
+        );
     }
 
     #[test]
@@ -293,7 +323,10 @@ mod tests {
         assert!(recent.p50_ms.unwrap_or_default() > 10.0, "{recent:?}");
         let idle = latency(Some(&now), Some(&now));
         assert!(!idle.recent);
-        assert!((idle.p50_ms.unwrap_or_default() - 10.0).abs() < 1e-9, "{idle:?}");
+        assert!(
+            (idle.p50_ms.unwrap_or_default() - 10.0).abs() < 1e-9,
+            "{idle:?}"
+        );
         assert_eq!(latency(None, None), Latency::default());
     }
 
@@ -311,7 +344,14 @@ mod tests {
             warehouse_freshness_seconds_sum 1.5\n\
             warehouse_freshness_seconds_count 4\n";
         let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parse");
-        assert_eq!(sum(&scrape, "warehouse_records_total", Some(("outcome", "event"))), 12.0);
+        assert_eq!(
+            sum(
+                &scrape,
+                "warehouse_records_total",
+                Some(("outcome", "event"))
+            ),
+            12.0
+        );
         assert_eq!(sum(&scrape, "warehouse_records_total", None), 15.0);
         assert_eq!(sum(&scrape, "warehouse_consumer_lag", None), 9.0);
         assert_eq!(

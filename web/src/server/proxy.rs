@@ -1,12 +1,12 @@
 //! The one origin: HTTP and WebSocket traffic passed through to stream-stats and the
 //! warehouse, so the browser (and anyone scripting against the dashboard) needs one URL.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite;
 
@@ -94,11 +94,7 @@ pub(super) async fn warehouse(
             );
         }
     };
-    let mut upstream = state
-        .upstreams
-        .http
-        .request(parts.method, url)
-        .body(body);
+    let mut upstream = state.upstreams.http.request(parts.method, url).body(body);
     for name in [header::CONTENT_TYPE, header::ACCEPT] {
         if let Some(value) = parts.headers.get(&name) {
             upstream = upstream.header(name, value);
@@ -253,9 +249,15 @@ mod tests {
 
     fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_str(host).unwrap_or(HeaderValue::from_static("")));
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_str(host).unwrap_or(HeaderValue::from_static("")),
+        );
         if let Some(origin) = origin {
-            headers.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap_or(HeaderValue::from_static("")));
+            headers.insert(
+                header::ORIGIN,
+                HeaderValue::from_str(origin).unwrap_or(HeaderValue::from_static("")),
+            );
         }
         headers
     }
@@ -263,9 +265,18 @@ mod tests {
     #[test]
     fn only_this_origin_may_open_the_socket() {
         assert!(same_origin(&headers(None, "127.0.0.1:3000")));
-        assert!(same_origin(&headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000")));
-        assert!(same_origin(&headers(Some("https://Cricket.example"), "cricket.example")));
-        assert!(!same_origin(&headers(Some("https://evil.example"), "cricket.example")));
+        assert!(same_origin(&headers(
+            Some("http://127.0.0.1:3000"),
+            "127.0.0.1:3000"
+        )));
+        assert!(same_origin(&headers(
+            Some("https://Cricket.example"),
+            "cricket.example"
+        )));
+        assert!(!same_origin(&headers(
+            Some("https://evil.example"),
+            "cricket.example"
+        )));
         assert!(!same_origin(&headers(Some("null"), "cricket.example")));
     }
 }

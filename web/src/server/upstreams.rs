@@ -97,7 +97,12 @@ impl Upstreams {
             .json(&serde_json::json!({ "sql": sql }))
             .send()
             .await
-            .map_err(|err| format!("the warehouse at {} is not answering ({err})", self.warehouse))?;
+            .map_err(|err| {
+                format!(
+                    "the warehouse at {} is not answering ({err})",
+                    self.warehouse
+                )
+            })?;
         let status = response.status();
         let body: Value = response
             .json()
