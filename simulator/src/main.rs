@@ -42,7 +42,8 @@ enum Command {
     },
     /// Replay real Cricsheet matches (match id = file stem, after any prefix).
     Replay {
-        #[arg(required = true)]
+        /// Cricsheet JSON files (comma-separated in the environment variable).
+        #[arg(required = true, env = "SIM_REPLAY_FILES", value_delimiter = ',')]
         files: Vec<PathBuf>,
         /// Speed: a factor of real time (1 = a ball every 40 s) or `max`.
         #[arg(long, env = "SIM_SPEED", default_value = "max")]

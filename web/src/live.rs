@@ -197,7 +197,10 @@ impl Live {
                     followed.stale = true;
                 }
             }),
-            ServerMessage::NotFound { .. } | ServerMessage::Error { .. } => {}
+            // Not known yet (the match has not started, or stream-stats is still restoring
+            // after a restart): ask again shortly, for as long as the page wants it.
+            ServerMessage::NotFound { match_id } => self.retry_later(match_id),
+            ServerMessage::Error { .. } => {}
         }
     }
 
@@ -232,6 +235,25 @@ impl Live {
         if resync {
             self.resync(match_id);
         }
+    }
+
+    fn retry_later(&self, match_id: String) {
+        #[cfg(feature = "hydrate")]
+        {
+            /// How long to wait before asking again for a match the server does not know.
+            const NOT_FOUND_RETRY_MS: u64 = 1_000;
+            let live = *self;
+            set_timeout(
+                move || {
+                    if live.wants.get_untracked().matches.contains(&match_id) {
+                        live.resync(&match_id);
+                    }
+                },
+                std::time::Duration::from_millis(NOT_FOUND_RETRY_MS),
+            );
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = match_id;
     }
 
     /// Starts the connection (in the browser; nothing on the server).

@@ -3,7 +3,7 @@
 //! headless Chromium driven by `tests/browser/dashboard.mjs`. The script reports what the pages
 //! showed; this test checks it against the expected scorecards and the scoring engine.
 //!
-//! Screenshots land in `target/browser-artifacts/` (or `$BROWSER_ARTIFACTS`): look at them.
+//! Screenshots land in `.artifacts/browser/` (or `$BROWSER_ARTIFACTS`): look at them.
 //! Needs `cargo xtask test`: it builds every binary and the browser code, installs Chromium and
 //! playwright-core, and starts the broker.
 
@@ -39,7 +39,7 @@ fn env_path(name: &str) -> PathBuf {
 
 fn artifacts_dir() -> PathBuf {
     let dir = std::env::var_os("BROWSER_ARTIFACTS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/browser-artifacts"),
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.artifacts/browser"),
         PathBuf::from,
     );
     std::fs::create_dir_all(&dir).expect("artifacts dir");
@@ -168,7 +168,9 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
         "node_modules": env_path("CRICKET_TOOLS_DIR").join("node/node_modules"),
         "screenshots": artifacts_dir(),
         "finished_match": finished_id,
+        "live_match": live_id,
         "good_sql": good_sql,
+        "good_sql_columns": ["innings", "balls"],
         "bad_sql": "SELECT runs FROM no_such_table",
     });
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.mjs");
@@ -193,11 +195,11 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
             let answer = match name {
                 "start-live-match" => {
                     ingest.send(vec![live_events[..first].to_vec()]).await;
-                    json!({ "id": live_id })
+                    json!({ "id": live_id, "seq": live_events[first - 1].seq })
                 }
                 "advance-live-match" => {
                     ingest.send(vec![live_events[first..second].to_vec()]).await;
-                    json!({})
+                    json!({ "seq": live_events[second - 1].seq })
                 }
                 "restart-stream-stats" => {
                     stats.kill();
@@ -227,8 +229,9 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
     .expect("result file");
     assert!(
         result.get("failure").is_none(),
-        "the browser script failed: {}\nweb log: {}",
+        "the browser script failed: {}\nthe page: {}\nweb log: {}",
         result["failure"],
+        result["failure_page"],
         web.log_text()
     );
 
@@ -257,6 +260,13 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
             .collect::<Vec<_>>()
     };
     assert_eq!(result["home_live_before"]["scores"], json!(live_at(first)));
+    // A match page opened before its match existed picked the match up when it started.
+    assert_eq!(result["early_heading"], "No such match");
+    let early: Vec<String> = shown_innings(&result["early_after"])
+        .into_iter()
+        .map(|i| i.1)
+        .collect();
+    assert_eq!(early, live_at(first));
     assert_eq!(result["home_live_after"]["scores"], json!(live_at(second)));
 
     // The match centre of a finished real match: exact scores, one bar and one point per over.

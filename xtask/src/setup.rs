@@ -51,6 +51,7 @@ pub(crate) fn ensure(for_tests: bool) -> Result<()> {
     ensure_duckdb()?;
     if for_tests {
         ensure_chromium()?;
+        ensure_docker_compose()?;
         ensure_playwright()?;
         ensure_python_duckdb()?;
     }
@@ -201,6 +202,30 @@ fn ensure_chromium() -> Result<()> {
             "chromium",
             "chromium-driver",
         ])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run_checked(install)
+}
+
+/// Debian's docker-compose: no engine needed for `docker-compose config`, which the
+/// deployment tests use to validate docker-compose.yml.
+fn ensure_docker_compose() -> Result<()> {
+    if version_of("docker-compose").is_some() {
+        return Ok(());
+    }
+    say("installing docker-compose (Debian package; validates docker-compose.yml in tests)");
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "--no-install-recommends", "docker-compose"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    if run_checked(install).is_ok() {
+        return Ok(());
+    }
+    let mut update = Command::new("apt-get");
+    update.arg("update");
+    run_checked(update)?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "--no-install-recommends", "docker-compose"])
         .env("DEBIAN_FRONTEND", "noninteractive");
     run_checked(install)
 }

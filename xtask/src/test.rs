@@ -35,10 +35,11 @@ pub(crate) async fn run(args: Args) -> Result<()> {
 
     crate::docs::run(&crate::docs::Args::check())?;
 
-    // The browser tests serve the real browser code, and drive the services' binaries.
+    // The browser tests serve the real browser code and drive the services' binaries; the
+    // deployment tests read every binary's --help.
     crate::web::build(true)?;
     crate::process::cargo_build(
-        &["stream-stats", "warehouse", "web"],
+        &["ingest", "stream-stats", "warehouse", "simulator", "web"],
         crate::process::Profile::Debug,
     )?;
 

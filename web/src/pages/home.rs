@@ -103,7 +103,8 @@ fn MatchCard(summary: MatchSummary) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <li class="card" data-match=summary.match_id.clone() data-live=summary.live.to_string()>
+        <li class="card" data-match=summary.match_id.clone() data-live=summary.live.to_string()
+            data-seq=summary.last_seq>
             <a href=format!("/match/{}", summary.match_id)>
                 <p class="card-title">
                     <span>{title}</span>

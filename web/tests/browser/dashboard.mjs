@@ -91,15 +91,23 @@ try {
     performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? null);
   result.home = await cards(page);
   await shot(page, "home.png");
+  // Each card carries the seq of the last event it shows: wait for the events just sent.
+  const cardAt = (id, seq) => page.waitForFunction(([id, seq]) =>
+    Number(document.querySelector(`.card[data-match="${id}"]`)?.dataset.seq) >= seq,
+    [id, seq], { timeout: 30000 });
+  // A second tab on the match centre of a match that has not started: it must pick it up.
+  const early = await context.newPage();
+  await open(early, `/match/${config.live_match}`);
+  result.early_heading = await early.textContent("h1");
   const live = await action("start-live-match");
-  await page.waitForSelector(`.card[data-match="${live.id}"]`, { timeout: 30000 });
-  const before = await cards(page);
-  await action("advance-live-match");
-  await page.waitForFunction(([id, old]) => {
-    const card = document.querySelector(`.card[data-match="${id}"] .innings-scores`);
-    return card && card.textContent !== old;
-  }, [live.id, before.find((c) => c.id === live.id)?.scores.join() ?? ""], { timeout: 30000 });
-  result.home_live_before = before.find((c) => c.id === live.id);
+  await cardAt(live.id, live.seq);
+  result.home_live_before = (await cards(page)).find((c) => c.id === live.id);
+  await early.waitForFunction((seq) => Number(document.querySelector(".match-centre")?.dataset.seq) >= seq,
+    live.seq, { timeout: 30000 });
+  result.early_after = await matchCentre(early);
+  await early.close();
+  const advanced = await action("advance-live-match");
+  await cardAt(live.id, advanced.seq);
   result.home_live_after = (await cards(page)).find((c) => c.id === live.id);
   await shot(page, "home-live.png");
 
@@ -141,9 +149,10 @@ try {
   result.canned = await page.$$eval(".sql-results tbody tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
   await page.fill("#sql", config.good_sql);
   await page.click('.console-actions button[type="submit"]');
-  await page.waitForFunction(() => document.querySelector(".results .summary")?.textContent.includes("row"), null, { timeout: 30000 });
+  // The canned query's table is on screen until the new answer replaces it: wait for its columns.
   await page.waitForFunction((sql) => new URL(location.href).searchParams.get("sql") === sql, config.good_sql);
-  await page.waitForSelector(".sql-results tbody tr");
+  await page.waitForFunction((columns) => [...document.querySelectorAll(".sql-results thead th")]
+    .map((th) => th.textContent).join() === columns.join(), config.good_sql_columns, { timeout: 30000 });
   result.good_sql = {
     columns: await page.$$eval(".sql-results thead th", (th) => th.map((t) => t.textContent)),
     rows: await page.$$eval(".sql-results tbody tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent))),
@@ -172,6 +181,16 @@ try {
 
   console.log(`RESULT ${JSON.stringify(result)}`);
 } catch (err) {
+  // What the page showed when it gave up: the URL, the indicator's history, a screenshot.
+  const pages = browser.contexts().flatMap((c) => c.pages());
+  const last = pages[0];
+  result.failure_page = last ? await last.evaluate(() => ({
+    url: location.href,
+    states: window.__states ?? null,
+    seq: document.querySelector(".match-centre")?.dataset.seq ?? null,
+    connection: document.querySelector(".connection")?.dataset.state ?? null,
+  })).catch((e) => String(e)) : null;
+  if (last) await shot(last, "failure.png").catch(() => {});
   console.log(`RESULT ${JSON.stringify({ ...result, failure: String(err.stack || err) })}`);
 } finally {
   await browser.close();
