@@ -217,7 +217,9 @@ fn sum(scrape: &Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
             Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(v),
             _ => None,
         })
-        .sum()
+        // An empty f64 sum is -0.0; nobody wants to read "-0".
+        .sum::<f64>()
+        + 0.0
 }
 
 /// A histogram's buckets, summed over its label sets.
