@@ -9,6 +9,31 @@ use cricket::scorecard::Scorecard;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// How the server hands a resource's data to the browser inside the page: JSON, decoded with
+/// `serde_json::from_slice` like the server functions' answers and the WebSocket's messages, so
+/// the browser code holds one JSON decoder per type instead of two (`Resource::new` would
+/// decode with `from_str`).
+#[derive(Debug, Clone, Copy)]
+pub struct PageJson;
+
+impl<T: Serialize> codee::Encoder<T> for PageJson {
+    type Error = serde_json::Error;
+    type Encoded = String;
+
+    fn encode(value: &T) -> Result<String, serde_json::Error> {
+        serde_json::to_string(value)
+    }
+}
+
+impl<T: for<'de> Deserialize<'de>> codee::Decoder<T> for PageJson {
+    type Error = serde_json::Error;
+    type Encoded = str;
+
+    fn decode(text: &str) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(text.as_bytes())
+    }
+}
+
 /// A match's state as stream-stats serves it: the page's first paint, before the WebSocket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveSnapshot {

@@ -13,7 +13,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::Unavailable;
 use crate::api::{
-    CANNED_QUERIES, SqlAnswer, SqlOutcome, run_sql, stored_matches, stored_scorecard,
+    CANNED_QUERIES, PageJson, SqlAnswer, SqlOutcome, run_sql, stored_matches, stored_scorecard,
 };
 use crate::format;
 
@@ -21,7 +21,7 @@ use crate::format;
 pub(crate) fn HistoryPage() -> impl IntoView {
     let query = use_query_map();
     let sql = Memo::new(move |_| query.read().get("sql").filter(|s| !s.trim().is_empty()));
-    let answer = Resource::new(
+    let answer = Resource::<_, PageJson>::new_with_options(
         move || sql.get(),
         |sql| async move {
             match sql {
@@ -29,8 +29,9 @@ pub(crate) fn HistoryPage() -> impl IntoView {
                 None => None,
             }
         },
+        false,
     );
-    let matches = Resource::new(|| (), |_| stored_matches());
+    let matches = Resource::<_, PageJson>::new_with_options(|| (), |_| stored_matches(), false);
 
     view! {
         <Title text="History · Cricket live"/>
@@ -156,7 +157,7 @@ fn cell_view(value: &serde_json::Value) -> AnyView {
 pub(crate) fn HistoryMatchPage() -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
-    let card = Resource::new(move || id.get(), stored_scorecard);
+    let card = Resource::<_, PageJson>::new_with_options(move || id.get(), stored_scorecard, false);
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading the scorecard…"</p> }>
             {move || Suspend::new(async move {

@@ -5,13 +5,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::Unavailable;
-use crate::api::list_matches;
+use crate::api::{PageJson, list_matches};
 use crate::live::Live;
 
 #[component]
 pub(crate) fn HomePage() -> impl IntoView {
     let live = expect_context::<Live>();
-    let initial = Resource::new(|| (), |_| list_matches());
+    let initial = Resource::<_, PageJson>::new_with_options(|| (), |_| list_matches(), false);
     Effect::new(move |_| live.follow_list());
     on_cleanup(move || live.unfollow_list());
 

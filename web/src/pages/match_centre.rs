@@ -9,7 +9,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::Unavailable;
-use crate::api::match_snapshot;
+use crate::api::{PageJson, match_snapshot};
 use crate::charts::{Manhattan, OverBar, WormChart, WormLine};
 use crate::format;
 use crate::live::{Live, LiveMatch};
@@ -19,7 +19,8 @@ pub(crate) fn MatchPage() -> impl IntoView {
     let live = expect_context::<Live>();
     let params = use_params_map();
     let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
-    let initial = Resource::new(move || id.get(), match_snapshot);
+    let initial =
+        Resource::<_, PageJson>::new_with_options(move || id.get(), match_snapshot, false);
 
     // Follow the match on screen; switch when the id changes, stop when the page goes.
     let following = StoredValue::new(None::<String>);

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::Unavailable;
-use crate::api::{Latency, PipelineView, pipeline};
+use crate::api::{Latency, PageJson, PipelineView, pipeline};
 use crate::charts::Sparkline;
 use crate::format;
 
@@ -15,7 +15,7 @@ const POLL: Duration = Duration::from_secs(1);
 
 #[component]
 pub(crate) fn PipelinePage() -> impl IntoView {
-    let initial = Resource::new(|| (), |_| pipeline());
+    let initial = Resource::<_, PageJson>::new_with_options(|| (), |_| pipeline(), false);
     let latest = RwSignal::new(None::<PipelineView>);
     Effect::new(move |_| {
         let poll = move || {
