@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 use crate::live::{Connection, Live};
 use crate::pages::{HistoryMatchPage, HistoryPage, HomePage, MatchPage, NotFound, PipelinePage};
@@ -50,12 +50,15 @@ pub fn App() -> impl IntoView {
                 <ConnectionBadge/>
             </header>
             <main>
+                // Async: the server waits for a page's data and sends it whole, so the first
+                // paint already shows the scores (no "Loading…" swapped out later, no layout
+                // jump) and the title can name the match. The services answer in milliseconds.
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=HomePage/>
-                    <Route path=path!("/match/:id") view=MatchPage/>
-                    <Route path=path!("/history") view=HistoryPage/>
-                    <Route path=path!("/history/:id") view=HistoryMatchPage/>
-                    <Route path=path!("/pipeline") view=PipelinePage/>
+                    <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/match/:id") view=MatchPage ssr=SsrMode::Async/>
+                    <Route path=path!("/history") view=HistoryPage ssr=SsrMode::Async/>
+                    <Route path=path!("/history/:id") view=HistoryMatchPage ssr=SsrMode::Async/>
+                    <Route path=path!("/pipeline") view=PipelinePage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <footer>

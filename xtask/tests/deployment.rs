@@ -222,7 +222,7 @@ fn the_image_builds_with_this_workspace_toolchain_as_a_non_root_user() {
     let user = dockerfile
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .expect("a USER line");
     assert_ne!(user.trim(), "root");
     for binary in ["ingest", "stream-stats", "warehouse", "simulator", "web"] {
