@@ -158,6 +158,7 @@ pub fn router(state: AppState, pkg: &std::path::Path) -> Router {
         .route("/api/warehouse/{*path}", any(proxy::warehouse))
         .route("/api/export.csv", get(proxy::export_csv))
         .route("/api/pipeline", get(pipeline_json))
+        .route("/api/{*rest}", any(proxy::unknown_api))
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),

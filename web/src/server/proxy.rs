@@ -106,6 +106,19 @@ pub(super) async fn warehouse(
     }
 }
 
+/// Any other `/api/...` path: a JSON 404 rather than the dashboard's HTML one.
+pub(super) async fn unknown_api(request: Request) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "unknown_endpoint",
+        format!(
+            "{} {} is not an API of this server: see /api/live/..., /api/warehouse/..., /api/export.csv, /api/pipeline",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
 fn with_query(url: String, query: Option<String>) -> String {
     match query {
         Some(query) if !query.is_empty() => format!("{url}?{query}"),
@@ -115,7 +128,7 @@ fn with_query(url: String, query: Option<String>) -> String {
 
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct ExportParams {
-    sql: String,
+    sql: Option<String>,
 }
 
 /// `GET /api/export.csv?sql=...`: the query's rows as a CSV download.
@@ -123,12 +136,19 @@ pub(super) async fn export_csv(
     State(state): State<AppState>,
     Query(params): Query<ExportParams>,
 ) -> Response {
+    let Some(sql) = params.sql.filter(|sql| !sql.trim().is_empty()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing_sql",
+            "give the query as ?sql=SELECT...".to_owned(),
+        );
+    };
     let base = &state.upstreams.warehouse;
     let sent = state
         .upstreams
         .http
         .post(format!("{base}/v1/sql?format=csv"))
-        .json(&serde_json::json!({ "sql": params.sql }))
+        .json(&serde_json::json!({ "sql": sql }))
         .send()
         .await;
     match sent {
