@@ -9,6 +9,7 @@
 mod ingest;
 mod live;
 mod warehouse;
+mod web;
 mod ws;
 
 use std::collections::BTreeMap;
@@ -21,7 +22,7 @@ use crate::{say, setup};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Run only the named benchmarks (scoring, ingest, live, ws, warehouse).
+    /// Run only the named benchmarks (scoring, ingest, live, ws, warehouse, web).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the report as flat JSON `{metric: number}` to this file.
@@ -52,6 +53,9 @@ pub(crate) async fn run(args: &Args) -> Result<()> {
     }
     if wanted("ws") {
         report.extend(ws::run().await?);
+    }
+    if wanted("web") {
+        report.extend(web::run().await?);
     }
     println!("{:<36} {:>16}", "metric", "value");
     for (metric, value) in &report {
