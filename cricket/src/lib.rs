@@ -7,6 +7,7 @@
 //! - [`scorecard`]: the canonical scorecard shape every part of the platform can print.
 //! - [`cricsheet`]: turns real Cricsheet ball-by-ball JSON into the same event stream.
 //! - [`live`]: the WebSocket protocol between stream-stats and its clients.
+//! - [`win_probability`]: a documented estimate of the chasing side's chances, over by over.
 //!
 //! The crate is pure (no I/O, no async, no clock) so it compiles to `wasm32-unknown-unknown`
 //! for the dashboard: server and browser score with the same code.
@@ -17,6 +18,7 @@ pub mod live;
 pub mod scoreboard;
 pub mod scorecard;
 pub mod validate;
+pub mod win_probability;
 
 pub use event::{Event, Payload, SCHEMA_VERSION};
 pub use scoreboard::{Applied, ApplyError, MatchSummary, Scoreboard};

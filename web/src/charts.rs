@@ -204,6 +204,59 @@ pub(crate) fn Manhattan(
     }
 }
 
+/// The chasing side's chance of winning after each over, 0 to 100 %.
+#[component]
+pub(crate) fn WinChart(
+    team: String,
+    chances: Vec<cricket::win_probability::ChancePoint>,
+    max_overs: u32,
+) -> impl IntoView {
+    let played = chances.last().map_or(0, |p| p.over);
+    let overs = max_overs.max(played).max(1);
+    let frame = Frame {
+        max_x: f64::from(overs),
+        max_y: 100.0,
+    };
+    let grid = grid(&frame, overs, 100, 25);
+    let points: Vec<(f64, f64, u32, f64)> = chances
+        .iter()
+        .map(|p| {
+            (
+                frame.x(f64::from(p.over)),
+                frame.y(p.chance * 100.0),
+                p.over,
+                p.chance,
+            )
+        })
+        .collect();
+    let path = points
+        .iter()
+        .map(|(x, y, ..)| format!("{x:.1},{y:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let markers = points
+        .into_iter()
+        .map(|(x, y, over, chance)| {
+            view! {
+                <circle class="point" cx=x cy=y r=2.5 data-over=over>
+                    <title>{format!("{team} after {over} overs: {:.0}%", chance * 100.0)}</title>
+                </circle>
+            }
+        })
+        .collect_view();
+    view! {
+        <svg class="chart win series-2" viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img"
+            aria-label="The chasing side's chance of winning, by over">
+            {grid}
+            <line class="even" x1=LEFT x2=WIDTH - RIGHT y1=frame.y(50.0) y2=frame.y(50.0)></line>
+            <g class="series series-2">
+                <polyline class="line" points=path></polyline>
+                {markers}
+            </g>
+        </svg>
+    }
+}
+
 /// A small line of the last values (oldest first), scaled to its own maximum.
 #[component]
 pub(crate) fn Sparkline(values: Vec<f64>) -> impl IntoView {

@@ -292,6 +292,13 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
         json!(overs),
         "worm points per innings"
     );
+    // The win-probability line: the start of the chase and one point per over of it.
+    assert_eq!(board.chase_chances().len(), overs[1] + 1);
+    assert_eq!(
+        centre["win_points"],
+        json!(board.chase_chances().len()),
+        "win-probability points"
+    );
     assert!(centre["feed_items"].as_u64().unwrap_or(0) > 0, "{centre}");
 
     // The live match survived a stream-stats restart: the page said so, and caught up exactly.

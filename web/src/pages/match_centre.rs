@@ -10,7 +10,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::Unavailable;
 use crate::api::{PageJson, match_snapshot};
-use crate::charts::{Manhattan, OverBar, WormChart, WormLine};
+use crate::charts::{Manhattan, OverBar, WinChart, WormChart, WormLine};
 use crate::format;
 use crate::live::{Live, LiveMatch};
 
@@ -332,6 +332,21 @@ fn Charts(board: Scoreboard) -> impl IntoView {
             }
         })
         .collect_view();
+    let chances = board.chase_chances();
+    let win = (!chances.is_empty())
+        .then(|| main.get(1).map(|chase| chase.batting_team.clone()))
+        .flatten()
+        .map(|team| {
+            let caption = format!(
+                "{team}'s chance of winning after each over, in %: a simple model from the first innings' scoring rate, wickets in hand, and the runs and balls left"
+            );
+            view! {
+                <figure>
+                    <WinChart team chances max_overs/>
+                    <figcaption>{caption}</figcaption>
+                </figure>
+            }
+        });
     view! {
         <section class="charts" aria-labelledby="charts-heading">
             <h2 id="charts-heading">"Charts"</h2>
@@ -340,6 +355,7 @@ fn Charts(board: Scoreboard) -> impl IntoView {
                 <figcaption>"Worm: runs after each over " <ul class="legend">{legend}</ul></figcaption>
             </figure>
             <div class="manhattans">{manhattans}</div>
+            {win}
         </section>
     }
     .into_any()

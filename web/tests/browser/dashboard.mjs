@@ -73,6 +73,7 @@ async function matchCentre(page) {
     status: article.querySelector(".match-header .status").textContent,
     manhattan_bars: [...article.querySelectorAll("svg.manhattan")].map((svg) => svg.querySelectorAll("rect.bar").length),
     worm_points: [...article.querySelectorAll("svg.worm g.series")].map((g) => g.querySelectorAll("circle.point").length),
+    win_points: article.querySelectorAll("svg.win circle.point").length,
     recent_chips: article.querySelectorAll(".recent .chip").length,
     feed_items: article.querySelectorAll(".feed li").length,
     batting_rows: [...article.querySelectorAll(".innings-card table.batting tbody")].map((t) => t.rows.length),
