@@ -142,6 +142,10 @@ pub struct Live {
     pub summaries: RwSignal<Option<BTreeMap<String, MatchSummary>>>,
     pub matches: RwSignal<BTreeMap<String, LiveMatch>>,
     wants: RwSignal<Wants>,
+    /// Summaries received since the last frame: stream-stats sends one per event of every
+    /// match, so the list is redrawn once per animation frame, not once per message.
+    pending: StoredValue<BTreeMap<String, MatchSummary>>,
+    flush_scheduled: StoredValue<bool>,
 }
 
 impl Live {
@@ -151,6 +155,8 @@ impl Live {
             summaries: RwSignal::new(None),
             matches: RwSignal::new(BTreeMap::new()),
             wants: RwSignal::new(Wants::default()),
+            pending: StoredValue::new(BTreeMap::new()),
+            flush_scheduled: StoredValue::new(false),
         }
     }
 
@@ -224,11 +230,7 @@ impl Live {
                     self.summaries.set(Some(by_id));
                 }
             }
-            ServerMessage::Summary { summary } => self.summaries.update(|list| {
-                if let Some(list) = list {
-                    list.insert(summary.match_id.clone(), summary);
-                }
-            }),
+            ServerMessage::Summary { summary } => self.queue_summary(summary),
             ServerMessage::Snapshot {
                 match_id,
                 stale,
@@ -258,6 +260,44 @@ impl Live {
             ServerMessage::NotFound { match_id } => self.retry_later(match_id),
             ServerMessage::Error { .. } => {}
         }
+    }
+
+    fn queue_summary(&self, summary: MatchSummary) {
+        self.pending.update_value(|pending| {
+            pending.insert(summary.match_id.clone(), summary);
+        });
+        if self.flush_scheduled.get_value() {
+            return;
+        }
+        self.flush_scheduled.set_value(true);
+        #[cfg(feature = "hydrate")]
+        {
+            let live = *self;
+            request_animation_frame(move || live.flush_summaries());
+        }
+        #[cfg(not(feature = "hydrate"))]
+        self.flush_summaries();
+    }
+
+    /// Folds the queued summaries into the list in one update; a summary older than what the
+    /// list holds (a full list arrived since) is dropped.
+    pub fn flush_summaries(&self) {
+        self.flush_scheduled.set_value(false);
+        let pending = std::mem::take(&mut *self.pending.write_value());
+        if pending.is_empty() {
+            return;
+        }
+        self.summaries.update(|list| {
+            let Some(list) = list else { return };
+            for (id, summary) in pending {
+                if list
+                    .get(&id)
+                    .is_none_or(|held| held.last_seq <= summary.last_seq)
+                {
+                    list.insert(id, summary);
+                }
+            }
+        });
     }
 
     fn apply_event(&self, match_id: &str, status: String, event: &cricket::Event) {
@@ -496,6 +536,67 @@ mod tests {
         assert_eq!(parse_server_message(br#"{"type":"nonsense"}"#), None);
         assert_eq!(parse_server_message(br#"{"type":"snapshot"}"#), None);
         assert_eq!(parse_server_message(b"not json"), None);
+    }
+
+    /// The page's state follows the server by `seq`: events fold in with the engine, repeats
+    /// change nothing, a gap marks the match stale, and an older summary never replaces a newer.
+    #[test]
+    fn live_state_reconciles_by_seq() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/cricsheet/1144504.json");
+        let bytes = std::fs::read(&path).expect("match file");
+        let events = cricket::cricsheet::import("1144504", "1144504.json", &bytes).expect("import");
+        let half = events.len() / 2;
+        let board = Scoreboard::from_events("1144504", &events[..half]).expect("engine");
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = Live::new();
+            live.follow_match("1144504");
+            live.receive(ServerMessage::Snapshot {
+                match_id: "1144504".into(),
+                stale: false,
+                status: board.status(),
+                scoreboard: Box::new(board.clone()),
+            });
+            let event = |i: usize| ServerMessage::Event {
+                match_id: "1144504".into(),
+                seq: events[i].seq,
+                status: format!("after {i}"),
+                event: Box::new(events[i].clone()),
+                ingested_at_ms: None,
+            };
+            let seq = || live.matches.with_untracked(|m| m["1144504"].board.last_seq);
+            live.receive(event(half));
+            live.receive(event(half + 1));
+            assert_eq!(seq(), events[half + 1].seq);
+            live.receive(event(half));
+            assert_eq!(seq(), events[half + 1].seq, "a repeat changes nothing");
+            live.receive(event(half + 5));
+            assert_eq!(seq(), events[half + 1].seq, "a gap is not applied");
+            assert!(live.matches.with_untracked(|m| m["1144504"].stale));
+            let engine = Scoreboard::from_events("1144504", &events[..half + 2]).expect("engine");
+            assert_eq!(
+                live.matches.with_untracked(|m| m["1144504"].board.clone()),
+                engine
+            );
+
+            live.follow_list();
+            let mut summary = board.summary();
+            live.receive(ServerMessage::Matches {
+                matches: vec![summary.clone()],
+            });
+            summary.last_seq += 2;
+            live.receive(ServerMessage::Summary {
+                summary: summary.clone(),
+            });
+            let mut older = summary.clone();
+            older.last_seq -= 1;
+            live.receive(ServerMessage::Summary { summary: older });
+            let held = live
+                .summaries
+                .with_untracked(|l| l.as_ref().map(|l| l["1144504"].last_seq));
+            assert_eq!(held, Some(summary.last_seq));
+        });
     }
 
     #[test]
