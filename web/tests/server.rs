@@ -126,6 +126,33 @@ async fn with_every_service_down_pages_render_and_errors_are_json() {
         (404, Some("unknown_endpoint"))
     );
 
+    // A server function called with arguments that do not decode: 400 naming the problem.
+    let (status, body) = json(
+        // The URL Leptos gives `run_sql` (its name and a hash).
+        http.post(format!(
+            "{url}{}",
+            <web::api::RunSql as leptos::server_fn::ServerFn>::PATH
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("nonsense=1")
+        .send()
+        .await
+        .expect("server fn"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_arguments")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sql"),
+        "{body}"
+    );
+
     // The WebSocket refuses other sites' pages.
     let (status, body) = json(
         http.get(format!("{url}/api/live/ws"))

@@ -169,6 +169,7 @@ pub fn router(state: AppState, pkg: &std::path::Path) -> Router {
         .nest("/pkg", assets)
         .leptos_routes_with_context(&state, routes, || {}, move || shell(leptos.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(proxy::server_fn_input_errors))
         .layer(axum::middleware::from_fn(metrics::count_requests))
         .layer(CompressionLayer::new())
         .with_state(state)

@@ -106,6 +106,38 @@ pub(super) async fn warehouse(
     }
 }
 
+/// Leptos answers a server-function call whose arguments do not decode with a 500 and its own
+/// `Args|...` text; that is bad input, so the caller gets a 400 JSON error naming it instead.
+pub(super) async fn server_fn_input_errors(
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let is_server_fn = request.uri().path().starts_with("/api/fn/");
+    let response = next.run(request).await;
+    if !is_server_fn || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "the answer broke off".to_owned(),
+        );
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    for kind in ["Args|", "MissingArg|", "Deserialization|"] {
+        if let Some(reason) = text.strip_prefix(kind) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_arguments",
+                format!("the arguments do not decode: {reason}"),
+            );
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
 /// Any other `/api/...` path: a JSON 404 rather than the dashboard's HTML one.
 pub(super) async fn unknown_api(request: Request) -> Response {
     error(
