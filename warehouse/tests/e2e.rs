@@ -166,20 +166,11 @@ async fn kill_9_during_a_long_load_loses_and_duplicates_nothing() {
     let matches = synthetic(120, 7);
     let distinct: usize = matches.iter().map(|(_, e)| e.len()).sum();
     // Five slices of every match; slice 2 is sent twice, as a producer retrying would.
-    let parts = 5;
-    let slice = |k: usize| -> Vec<Vec<Event>> {
-        matches
-            .iter()
-            .map(|(_, events)| {
-                let size = events.len().div_ceil(parts);
-                events.iter().skip(k * size).take(size).cloned().collect()
-            })
-            .collect()
-    };
+    let slices = common::split(&matches, 5);
     let mut sent = 0;
     let mut mid_load = 0;
     for (round, k) in [0, 1, 2, 2, 3, 4].into_iter().enumerate() {
-        let part = slice(k);
+        let part = slices[k].clone();
         let before = sent as i64;
         let size = part.iter().map(Vec::len).sum::<usize>() as i64;
         sent += size as usize;

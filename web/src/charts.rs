@@ -66,6 +66,15 @@ impl Frame {
     }
 }
 
+/// An SVG `points` attribute: "x,y x,y ...".
+fn polyline(points: impl IntoIterator<Item = (f64, f64)>) -> String {
+    points
+        .into_iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Gridlines with their labels, and the over ticks.
 fn grid(frame: &Frame, overs: u32, y_top: u32, y_step: u32) -> impl IntoView + use<> {
     let horizontal = (0..=y_top / y_step)
@@ -116,11 +125,7 @@ pub(crate) fn WormChart(lines: Vec<WormLine>, max_overs: u32) -> impl IntoView {
             points.extend(line.totals.iter().enumerate().map(|(over, total)| {
                 (frame.x(over as f64 + 1.0), frame.y(f64::from(*total)))
             }));
-            let path = points
-                .iter()
-                .map(|(x, y)| format!("{x:.1},{y:.1}"))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let path = polyline(points);
             let markers = line
                 .totals
                 .iter()
@@ -229,11 +234,7 @@ pub(crate) fn WinChart(
             )
         })
         .collect();
-    let path = points
-        .iter()
-        .map(|(x, y, ..)| format!("{x:.1},{y:.1}"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let path = polyline(points.iter().map(|(x, y, ..)| (*x, *y)));
     let markers = points
         .into_iter()
         .map(|(x, y, over, chance)| {
@@ -263,18 +264,12 @@ pub(crate) fn Sparkline(values: Vec<f64>) -> impl IntoView {
     let (width, height) = (200.0, 40.0);
     let max = values.iter().copied().fold(1.0_f64, f64::max);
     let step = width / (values.len().max(2) - 1) as f64;
-    let points = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            format!(
-                "{:.1},{:.1}",
-                i as f64 * step,
-                height - v / max * (height - 2.0) - 1.0
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let points = polyline(
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as f64 * step, height - v / max * (height - 2.0) - 1.0)),
+    );
     view! {
         <svg class="sparkline" viewBox=format!("0 0 {width} {height}") aria-hidden="true"
             preserveAspectRatio="none">

@@ -34,6 +34,29 @@ pub(crate) fn millis(value: Option<f64>) -> String {
     }
 }
 
+/// A batting side, marked when it is a super over's.
+pub(crate) fn team(team: &str, super_over: bool) -> String {
+    if super_over {
+        format!("{team} (super over)")
+    } else {
+        team.to_owned()
+    }
+}
+
+/// An innings card's heading: "India (super over) 12/1 (1 ov)".
+pub(crate) fn innings_heading(
+    batting: &str,
+    super_over: bool,
+    runs: u32,
+    wickets: u32,
+    overs: impl std::fmt::Display,
+) -> String {
+    format!(
+        "{} {runs}/{wickets} ({overs} ov)",
+        team(batting, super_over)
+    )
+}
+
 /// Overs from legal balls: "18.5".
 pub(crate) fn overs(legal_balls: u32, balls_per_over: u8) -> String {
     cricket::scoreboard::Overs::from_balls(legal_balls, balls_per_over).to_string()

@@ -482,13 +482,18 @@ mod socket {
 mod tests {
     use super::*;
 
+    /// A real match's events, from data/cricsheet.
+    fn real_match(id: &str) -> Vec<cricket::Event> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../data/cricsheet/{id}.json"));
+        let bytes = std::fs::read(&path).expect("match file");
+        cricket::cricsheet::import(id, &format!("{id}.json"), &bytes).expect("import")
+    }
+
     /// Every kind of server message, built from a real match, reads back as itself.
     #[test]
     fn server_messages_parse_without_loss() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/cricsheet/1144504.json");
-        let bytes = std::fs::read(&path).expect("match file");
-        let events = cricket::cricsheet::import("1144504", "1144504.json", &bytes).expect("import");
+        let events = real_match("1144504");
         let half = events.len() / 2;
         let board = Scoreboard::from_events("1144504", &events[..half]).expect("engine");
         let messages = vec![
@@ -542,10 +547,7 @@ mod tests {
     /// change nothing, a gap marks the match stale, and an older summary never replaces a newer.
     #[test]
     fn live_state_reconciles_by_seq() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/cricsheet/1144504.json");
-        let bytes = std::fs::read(&path).expect("match file");
-        let events = cricket::cricsheet::import("1144504", "1144504.json", &bytes).expect("import");
+        let events = real_match("1144504");
         let half = events.len() / 2;
         let board = Scoreboard::from_events("1144504", &events[..half]).expect("engine");
         let owner = Owner::new();

@@ -43,10 +43,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         }
     }
     say("building the services");
-    cargo_build(
-        &["ingest", "stream-stats", "warehouse", "simulator", "web"],
-        Profile::Debug,
-    )?;
+    cargo_build(crate::process::ALL_BINARIES, Profile::Debug)?;
     crate::web::build(true)?;
 
     let broker = crate::broker::start(9092, Storage::Memory).await?;

@@ -167,17 +167,23 @@ pub(crate) fn cargo_build(packages: &[&str], profile: Profile) -> Result<()> {
     run_checked(build)
 }
 
+/// Every binary of the platform, for builds that want them all.
+pub(crate) const ALL_BINARIES: &[&str] =
+    &["ingest", "stream-stats", "warehouse", "simulator", "web"];
+
+/// The cargo target folder (`CARGO_TARGET_DIR`, else `target/` in the workspace).
+pub(crate) fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || crate::workspace_root().join("target"),
+        std::path::PathBuf::from,
+    )
+}
+
 /// Where [`cargo_build`] put the binary `name`.
 pub(crate) fn binary(name: &str, profile: Profile) -> std::path::PathBuf {
     let folder = match profile {
         Profile::Debug => "debug",
         Profile::Release => "release",
     };
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(
-            || crate::workspace_root().join("target"),
-            std::path::PathBuf::from,
-        )
-        .join(folder)
-        .join(name)
+    target_dir().join(folder).join(name)
 }

@@ -213,13 +213,6 @@ fn ensure_docker_compose() -> Result<()> {
         return Ok(());
     }
     say("installing docker-compose (Debian package; validates docker-compose.yml in tests)");
-    let mut install = Command::new("apt-get");
-    install
-        .args(["install", "-y", "--no-install-recommends", "docker-compose"])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    if run_checked(install).is_ok() {
-        return Ok(());
-    }
     let mut update = Command::new("apt-get");
     update.arg("update");
     run_checked(update)?;

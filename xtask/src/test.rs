@@ -38,10 +38,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     // The browser tests serve the real browser code and drive the services' binaries; the
     // deployment tests read every binary's --help.
     crate::web::build(true)?;
-    crate::process::cargo_build(
-        &["ingest", "stream-stats", "warehouse", "simulator", "web"],
-        crate::process::Profile::Debug,
-    )?;
+    crate::process::cargo_build(crate::process::ALL_BINARIES, crate::process::Profile::Debug)?;
 
     let broker = crate::broker::start(free_port()?, Storage::Memory).await?;
     say(format!("test broker on {}", broker.brokers()));

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::process::run_checked;
+use crate::process::{run_checked, target_dir};
 use crate::{say, setup};
 
 #[derive(Debug, clap::Args)]
@@ -21,12 +21,6 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     setup::ensure(false)?;
     build(!args.no_opt)?;
     Ok(())
-}
-
-/// The cargo target folder.
-pub(crate) fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| crate::workspace_root().join("target"), PathBuf::from)
 }
 
 /// The folder the web server's `--site-root` points at (holding `pkg/`).

@@ -191,17 +191,12 @@ fn StoredScorecard(card: Scorecard) -> impl IntoView {
 
 #[component]
 fn StoredInnings(number: usize, innings: InningsScorecard) -> impl IntoView {
-    let heading = format!(
-        "{}{} {}/{} ({} ov)",
-        innings.team,
-        if innings.super_over {
-            " (super over)"
-        } else {
-            ""
-        },
+    let heading = format::innings_heading(
+        &innings.team,
+        innings.super_over,
         innings.runs,
         innings.wickets,
-        format::overs(innings.legal_balls, 6)
+        format::overs(innings.legal_balls, 6),
     );
     view! {
         <section class="innings-card" data-innings=number>

@@ -4,7 +4,7 @@ use cricket::scoreboard::MatchSummary;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::Unavailable;
+use super::{InningsScores, Unavailable};
 use crate::api::{PageJson, list_matches};
 use crate::live::Live;
 
@@ -84,24 +84,6 @@ fn MatchCard(summary: MatchSummary) -> impl IntoView {
         .as_ref()
         .map_or_else(|| summary.match_id.clone(), |[a, b]| format!("{a} v {b}"));
     let format = summary.format.map(|f| f.label()).unwrap_or_default();
-    let scores = summary
-        .scores
-        .iter()
-        .map(|s| {
-            let team = if s.super_over {
-                format!("{} (super over)", s.team)
-            } else {
-                s.team.clone()
-            };
-            view! {
-                <li>
-                    <span class="team">{team}</span>
-                    <span class="score">{format!("{}/{}", s.runs, s.wickets)}</span>
-                    <span class="overs">{format!("({} ov)", s.overs)}</span>
-                </li>
-            }
-        })
-        .collect_view();
     view! {
         <li class="card" data-match=summary.match_id.clone() data-live=summary.live.to_string()
             data-seq=summary.last_seq>
@@ -110,7 +92,7 @@ fn MatchCard(summary: MatchSummary) -> impl IntoView {
                     <span>{title}</span>
                     <span class="format">{format}</span>
                 </p>
-                <ul class="innings-scores">{scores}</ul>
+                <InningsScores scores=summary.scores.clone()/>
                 <p class="status">{summary.status.clone()}</p>
             </a>
         </li>

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::Unavailable;
+use super::{InningsScores, Unavailable};
 use crate::api::{PageJson, match_snapshot};
 use crate::charts::{Manhattan, OverBar, WinChart, WormChart, WormLine};
 use crate::format;
@@ -101,32 +101,13 @@ fn MatchCentre(followed: LiveMatch) -> impl IntoView {
             .join(" · ")
         })
         .unwrap_or_default();
-    let innings_scores = board
-        .innings
-        .iter()
-        .map(|innings| {
-            let label = if innings.super_over {
-                format!("{} (super over)", innings.batting_team)
-            } else {
-                innings.batting_team.clone()
-            };
-            view! {
-                <li data-innings=innings.number>
-                    <span class="team">{label}</span>
-                    <span class="score">{format!("{}/{}", innings.runs, innings.wickets)}</span>
-                    <span class="overs">{format!("({} ov)", innings.overs())}</span>
-                </li>
-            }
-        })
-        .collect_view();
-
     view! {
         <Title text=format!("{title} · Cricket live")/>
         <article class="match-centre" data-match=board.match_id.clone() data-seq=board.last_seq>
             <header class="match-header">
                 <h1>{title}</h1>
                 <p class="details">{details}</p>
-                <ul class="innings-scores big">{innings_scores}</ul>
+                <InningsScores scores=board.summary().scores big=true/>
                 <p class="status">{status}</p>
                 {stale.then(|| view! {
                     <p class="stale" role="alert">"Some events are missing; the score may be behind until they arrive."</p>
@@ -364,17 +345,12 @@ fn Charts(board: Scoreboard) -> impl IntoView {
 /// Batting and bowling cards, extras and the fall of wickets of one innings.
 #[component]
 fn InningsCard(innings: Innings, balls_per_over: u8) -> impl IntoView {
-    let heading = format!(
-        "{}{} {}/{} ({} ov)",
-        innings.batting_team,
-        if innings.super_over {
-            " (super over)"
-        } else {
-            ""
-        },
+    let heading = format::innings_heading(
+        &innings.batting_team,
+        innings.super_over,
         innings.runs,
         innings.wickets,
-        innings.overs()
+        innings.overs(),
     );
     let batting = innings
         .batters

@@ -10,7 +10,10 @@ pub(crate) use home::HomePage;
 pub(crate) use match_centre::MatchPage;
 pub(crate) use pipeline::PipelinePage;
 
+use cricket::scoreboard::InningsScore;
 use leptos::prelude::*;
+
+use crate::format;
 
 #[component]
 pub(crate) fn NotFound() -> impl IntoView {
@@ -32,4 +35,26 @@ pub(crate) fn Unavailable(what: &'static str, error: String) -> impl IntoView {
             {format!("{what} is unavailable right now: {error}")}
         </p>
     }
+}
+
+/// Each innings' team, runs/wickets and overs, one line each (match cards and the match centre).
+#[component]
+pub(crate) fn InningsScores(
+    scores: Vec<InningsScore>,
+    #[prop(optional)] big: bool,
+) -> impl IntoView {
+    let lines = scores
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            view! {
+                <li data-innings=i + 1>
+                    <span class="team">{format::team(&s.team, s.super_over)}</span>
+                    <span class="score">{format!("{}/{}", s.runs, s.wickets)}</span>
+                    <span class="overs">{format!("({} ov)", s.overs)}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    view! { <ul class=if big { "innings-scores big" } else { "innings-scores" }>{lines}</ul> }
 }

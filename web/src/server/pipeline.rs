@@ -17,9 +17,9 @@ const WINDOW: Duration = Duration::from_secs(10);
 const KEPT: usize = 120;
 
 /// The numbers read off one round of scrapes; `None` where a service did not answer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Reading {
-    at: Option<Instant>,
+    at: Instant,
     ingest_up: bool,
     stats_up: bool,
     warehouse_up: bool,
@@ -87,7 +87,7 @@ impl Pipeline {
         };
         let (ingest, stats, warehouse) = (parse(ingest), parse(stats), parse(warehouse));
         Reading {
-            at: Some(Instant::now()),
+            at: Instant::now(),
             ingest_up: ingest.is_some(),
             stats_up: stats.is_some(),
             warehouse_up: warehouse.is_some(),
@@ -131,18 +131,13 @@ impl Pipeline {
         let Some(latest) = readings.back() else {
             return PipelineView::default();
         };
-        let latest_at = latest.at.unwrap_or_else(Instant::now);
         let earlier = readings
             .iter()
             .rev()
-            .find(|r| {
-                r.at.is_some_and(|at| latest_at.duration_since(at) >= WINDOW)
-            })
+            .find(|r| latest.at.duration_since(r.at) >= WINDOW)
             .or(readings.front())
             .unwrap_or(latest);
-        let seconds = earlier
-            .at
-            .map_or(0.0, |at| latest_at.duration_since(at).as_secs_f64());
+        let seconds = latest.at.duration_since(earlier.at).as_secs_f64();
         let rate = |now: Option<f64>, then: Option<f64>| match (now, then) {
             (Some(now), Some(then)) if seconds > 0.0 => Some(((now - then) / seconds).max(0.0)),
             _ => None,
@@ -151,10 +146,7 @@ impl Pipeline {
             .iter()
             .zip(readings.iter().skip(1))
             .map(|(a, b)| {
-                let dt = match (a.at, b.at) {
-                    (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
-                    _ => 0.0,
-                };
+                let dt = b.at.duration_since(a.at).as_secs_f64();
                 match (a.ingest_accepted, b.ingest_accepted) {
                     (Some(x), Some(y)) if dt > 0.0 => ((y - x) / dt).max(0.0),
                     _ => 0.0,

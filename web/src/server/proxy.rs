@@ -5,7 +5,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite;
@@ -39,13 +39,10 @@ async fn relay(response: reqwest::Response) -> Response {
         header::CONTENT_TYPE,
         header::CONTENT_DISPOSITION,
         header::RETRY_AFTER,
+        HeaderName::from_static("x-truncated"),
+        HeaderName::from_static("x-rows"),
     ] {
         if let Some(value) = response.headers().get(&name) {
-            headers.insert(name, value.clone());
-        }
-    }
-    for name in ["x-truncated", "x-rows"] {
-        if let Some(value) = response.headers().get(name) {
             headers.insert(name, value.clone());
         }
     }

@@ -9,9 +9,7 @@
 //! Events are the 20 real matches without commentary (about 250 bytes each), repeated under
 //! fresh match ids until there are enough.
 
-use std::process::Command;
-
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use platform::local_broker::{Storage, free_port};
 
 use crate::stack::{Options, Stack, TOKEN};
@@ -33,7 +31,17 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
 
     // Each run gets a fresh broker so neither inherits the other's topic state.
     let broker = crate::broker::start(free_port()?, Storage::Memory).await?;
-    let direct = simulator_send(&file, &["--sink", "kafka", "--brokers", &broker.brokers()])?;
+    let (lanes, batch) = (LANES.to_string(), BATCH.to_string());
+    let pacing = ["--lanes", lanes.as_str(), "--batch", batch.as_str()];
+    let brokers = broker.brokers();
+    let direct = super::simulator_send(
+        &file,
+        &[
+            &["--sink", "kafka", "--brokers", brokers.as_str()][..],
+            &pacing,
+        ]
+        .concat(),
+    )?;
     drop(broker);
 
     let stack = Stack::start(
@@ -45,9 +53,20 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
     )
     .await?;
     let url = stack.ingest_url();
-    let via_ingest = simulator_send(
+    let via_ingest = super::simulator_send(
         &file,
-        &["--sink", "ingest", "--ingest-url", &url, "--token", TOKEN],
+        &[
+            &[
+                "--sink",
+                "ingest",
+                "--ingest-url",
+                url.as_str(),
+                "--token",
+                TOKEN,
+            ][..],
+            &pacing,
+        ]
+        .concat(),
     )?;
     drop(stack);
 
@@ -68,32 +87,4 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
             direct["p99_ms"].as_f64().unwrap_or(0.0),
         ),
     ])
-}
-
-fn release_binary(name: &str) -> std::path::PathBuf {
-    crate::process::binary(name, crate::process::Profile::Release)
-}
-
-/// Runs `simulator send` on `file` and returns its JSON report.
-fn simulator_send(file: &std::path::Path, sink: &[&str]) -> Result<serde_json::Value> {
-    let output = Command::new(release_binary("simulator"))
-        .arg("send")
-        .arg(file)
-        .args(sink)
-        .args(["--lanes", &LANES.to_string(), "--batch", &BATCH.to_string()])
-        .env("RUST_LOG", "warn")
-        .output()
-        .context("cannot run the simulator")?;
-    if !output.status.success() {
-        bail!(
-            "simulator send failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .last()
-        .context("simulator printed no report")?;
-    serde_json::from_str(line).with_context(|| format!("bad report {line:?}"))
 }

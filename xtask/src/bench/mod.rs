@@ -69,6 +69,29 @@ pub(crate) async fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// Runs the release `simulator send FILE ARGS...` and returns the JSON report it prints last.
+fn simulator_send(file: &std::path::Path, args: &[&str]) -> Result<serde_json::Value> {
+    let output = Command::new(crate::stack::release("simulator"))
+        .arg("send")
+        .arg(file)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .context("cannot run the simulator")?;
+    if !output.status.success() {
+        bail!(
+            "simulator send failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .last()
+        .context("simulator printed no report")?;
+    serde_json::from_str(line).with_context(|| format!("bad report {line:?}"))
+}
+
 fn crate_bench(package: &str, bench: &str) -> Result<BTreeMap<String, f64>> {
     say(format!("bench {package}/{bench}"));
     let output = Command::new(env!("CARGO"))

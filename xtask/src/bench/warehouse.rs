@@ -51,14 +51,10 @@ pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
     Ok(report)
 }
 
-fn binary(name: &str) -> std::path::PathBuf {
-    crate::process::binary(name, crate::process::Profile::Release)
-}
-
 /// The release warehouse on a fresh database in `work`, reading `topic`.
 fn start_warehouse(work: &Path, name: &str, brokers: &str) -> Result<(Running, String)> {
     let port = free_port()?;
-    let mut command = Command::new(binary("warehouse"));
+    let mut command = Command::new(crate::stack::release("warehouse"));
     command
         .env("KAFKA_BROKERS", brokers)
         .env("WAREHOUSE_LISTEN", format!("127.0.0.1:{port}"))
@@ -129,27 +125,27 @@ async fn throughput(work: &Path) -> Result<Vec<(String, f64)>> {
         "bench warehouse: {THROUGHPUT_EVENTS} events into Kafka, then into DuckDB"
     ));
     let broker = broker(work).await?;
-    let output = Command::new(binary("simulator"))
-        .arg("send")
-        .arg(&file)
-        .args(["--sink", "kafka", "--brokers", &broker.brokers()])
-        .args(["--lanes", "8", "--batch", "1000"])
-        .env("RUST_LOG", "warn")
-        .output()
-        .context("cannot run the simulator")?;
-    if !output.status.success() {
-        bail!(
-            "simulator send failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    let brokers = broker.brokers();
+    super::simulator_send(
+        &file,
+        &[
+            "--sink",
+            "kafka",
+            "--brokers",
+            &brokers,
+            "--lanes",
+            "8",
+            "--batch",
+            "1000",
+        ],
+    )?;
     let (mut warehouse, url) = start_warehouse(work, "throughput", &broker.brokers())?;
     let rate = load_rate(&url, THROUGHPUT_EVENTS as i64, Duration::from_secs(300)).await?;
     warehouse.stop(Duration::from_secs(30));
     drop(broker);
 
     say("bench warehouse: the same rows straight into DuckDB (bench-append)");
-    let output = Command::new(binary("warehouse"))
+    let output = Command::new(crate::stack::release("warehouse"))
         .arg("bench-append")
         .arg(&file)
         .arg("--db")
@@ -248,7 +244,7 @@ async fn leaderboard(work: &Path) -> Result<Vec<(String, f64)>> {
     ));
     let broker = broker(work).await?;
     let (mut warehouse, url) = start_warehouse(work, "leaderboard", &broker.brokers())?;
-    let mut simulator = Command::new(binary("simulator"));
+    let mut simulator = Command::new(crate::stack::release("simulator"));
     simulator
         .args(["run", "--format", "odi", "--matches"])
         .arg(LEADERBOARD_MATCHES.to_string())

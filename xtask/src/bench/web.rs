@@ -21,7 +21,7 @@ const MATCHES: usize = 3;
 
 pub(crate) async fn run() -> Result<Vec<(String, f64)>> {
     say("bench web: building the release binaries and the browser code");
-    build_release(&["ingest", "stream-stats", "warehouse", "simulator", "web"])?;
+    build_release(crate::process::ALL_BINARIES)?;
     let sizes = crate::web::build(true)?;
     setup::ensure(true)?;
 

@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::process::Running;
-use crate::stack::{Options, Stack, TOKEN, build_release};
+use crate::stack::{Options, Stack, TOKEN, build_release, rss_kib};
 use crate::{say, workspace_root};
 
 const GOAL_CLIENTS: usize = 50_000;
@@ -274,18 +274,6 @@ async fn wait_for_match(port: u16) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("the match never appeared in stream-stats")
-}
-
-/// Resident set of a process, in KiB.
-fn rss_kib(pid: u32) -> Result<u64> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).context("read /proc status")?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .context("no VmRSS")
 }
 
 /// Each client is a file descriptor in this process and in the server: lift the limit as far
