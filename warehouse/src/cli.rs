@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use arrow::array::{RecordBatch, StructArray};
 
 use crate::config::QueryFormat;
-use crate::sandbox::with_utc_offsets;
+use crate::sql::encode::with_utc_offsets;
 use crate::{db, schema};
 
 /// Runs `sql` and prints the result to `out`.

@@ -47,6 +47,9 @@ pub enum Command {
         #[arg(long, env = "WAREHOUSE_DB", default_value = DEFAULT_DB)]
         db: PathBuf,
     },
+    /// The user-SQL replica process; the warehouse starts it itself.
+    #[command(hide = true)]
+    SqlReplica(crate::sql::replica::ReplicaArgs),
     /// Benchmark baseline: append the rows of an NDJSON file of events straight into a fresh
     /// database, without Kafka; prints a JSON report.
     #[command(hide = true)]
@@ -104,13 +107,33 @@ pub struct Config {
     /// Most rows a `POST /v1/sql` answer carries (a request may ask for fewer).
     #[arg(long, env = "WAREHOUSE_SQL_MAX_ROWS", default_value_t = 10_000)]
     pub sql_max_rows: usize,
-    /// A query still running after this long is interrupted.
+    /// Most bytes a `POST /v1/sql` answer carries; the rows that fit are sent and the
+    /// answer says it was cut.
+    #[arg(long, env = "WAREHOUSE_SQL_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub sql_max_bytes: usize,
+    /// A query still running after this long is interrupted (and a client still reading
+    /// its answer then is cut off).
     #[arg(long, env = "WAREHOUSE_SQL_TIMEOUT_MS", default_value_t = 5_000)]
     pub sql_timeout_ms: u64,
     /// Queries running at once; more are refused with 429.
     #[arg(long, env = "WAREHOUSE_SQL_MAX_CONCURRENT", default_value_t = 4)]
     pub sql_max_concurrent: usize,
-    /// DuckDB's memory limit for the whole process (loader and queries), e.g. `4GB`.
+    /// The user-SQL replica's own DuckDB file (default: beside `--db`, named
+    /// `<name>.sql-replica.duckdb`). Seeded from `--db` when missing.
+    #[arg(long, env = "WAREHOUSE_SQL_REPLICA_DB")]
+    pub sql_replica_db: Option<PathBuf>,
+    /// DuckDB's memory limit in the user-SQL replica (its buffer pool), e.g. `512MB`.
+    #[arg(long, env = "WAREHOUSE_SQL_MEMORY_LIMIT", default_value = "512MB")]
+    pub sql_memory_limit: String,
+    /// Hard ceiling on the user-SQL replica's memory, in MiB (the kernel's RLIMIT_DATA,
+    /// which bounds what DuckDB's own limit does not); 0 turns it off.
+    #[arg(long, env = "WAREHOUSE_SQL_MAX_MEMORY_MIB", default_value_t = 1280)]
+    pub sql_max_memory_mib: u64,
+    /// DuckDB worker threads in the user-SQL replica.
+    #[arg(long, env = "WAREHOUSE_SQL_THREADS", default_value_t = 2)]
+    pub sql_threads: usize,
+    /// DuckDB's memory limit for the warehouse's own database (loading and scorecards),
+    /// e.g. `4GB`. User SQL never runs there.
     #[arg(long, env = "WAREHOUSE_MEMORY_LIMIT", default_value = "4GB")]
     pub memory_limit: String,
     /// Log format.
@@ -125,5 +148,16 @@ impl Config {
 
     pub fn sql_timeout(&self) -> Duration {
         Duration::from_millis(self.sql_timeout_ms)
+    }
+
+    /// The user-SQL replica's file.
+    pub fn sql_replica_db(&self) -> PathBuf {
+        self.sql_replica_db.clone().unwrap_or_else(|| {
+            let stem = self
+                .db
+                .file_stem()
+                .map_or_else(|| "warehouse".into(), |s| s.to_string_lossy().into_owned());
+            self.db.with_file_name(format!("{stem}.sql-replica.duckdb"))
+        })
     }
 }

@@ -1,11 +1,10 @@
 //! Opening the database file and reading back what the loader needs to resume.
 //!
-//! DuckDB allows one process at a time to open a file, so the server keeps every connection
-//! (the loader's, the queries') in one database instance: [`open`] creates it and the
-//! schema, and [`lock_down`] then turns off file and network access and locks the
-//! configuration for the whole instance. The loader needs neither; the SQL sandbox must have
-//! neither. `warehouse query` and `warehouse export` open the file on their own instead,
-//! read-only, while the server is stopped.
+//! DuckDB allows one process at a time to open a file. The server holds the warehouse's file
+//! (the loader and the scorecards, trusted SQL only); the user-SQL replica process holds its
+//! own copy, where [`lock_down`] turns off file and network access, spilling, and any further
+//! configuration change for the whole instance. `warehouse query` and `warehouse export`
+//! open the file on their own instead, read-only, while the server is stopped.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -67,15 +66,22 @@ fn locked_hint(path: &Path, err: duckdb::Error) -> anyhow::Error {
     }
 }
 
-/// Makes the whole instance safe for untrusted queries: no file or network access (no
-/// `read_csv`, `COPY`, `ATTACH` of files, `INSTALL`, `LOAD`...) and no setting can be changed
-/// any more (`SET`, `RESET`, `PRAGMA` that set options). Irreversible for this instance.
-pub fn lock_down(conn: &Connection) -> Result<()> {
-    conn.execute_batch(
-        "SET enable_external_access = false;
+/// Makes the whole instance fit for untrusted queries (the user-SQL replica): `threads`
+/// worker threads, no spilling to temp files (a query that needs more than the memory limit
+/// fails instead of filling the disk), no file or network access (no `read_csv`, `COPY`,
+/// `ATTACH` of files, `INSTALL`, `LOAD`...), and no setting can be changed any more (`SET`,
+/// `RESET`, `PRAGMA` that set options). Irreversible for this instance.
+pub fn lock_down(conn: &Connection, threads: usize) -> Result<()> {
+    conn.execute_batch(&format!(
+        "SET threads = {threads};
+         SET temp_directory = '';
+         SET enable_external_access = false;
          SET allow_community_extensions = false;
+         SET autoinstall_known_extensions = false;
+         SET autoload_known_extensions = false;
          SET lock_configuration = true;",
-    )
+        threads = threads.max(1)
+    ))
     .context("cannot lock the database down")
 }
 
@@ -98,24 +104,26 @@ pub(crate) fn next_batch_id(conn: &Connection) -> Result<i64> {
 
 /// Which `(match_id, seq)` pairs the modelled tables hold, per match: the highest `seq` and
 /// the gaps below it. Most matches have none, so gaps are only looked for where the count
-/// says there are some.
+/// says there are some. The arithmetic is done in HUGEINT: whatever a row already stored
+/// holds (an older version accepted any `seq` up to `i64::MAX`), start-up cannot overflow.
 pub(crate) fn seq_states(conn: &Connection) -> Result<HashMap<String, SeqState>> {
     let mut states = HashMap::new();
     let mut stmt = conn.prepare(
-        "SELECT match_id, max(seq), min(seq), count(*) FROM events WHERE NOT duplicate \
-         GROUP BY match_id",
+        "SELECT match_id, max(seq), count(*)::HUGEINT < max(seq)::HUGEINT - min(seq) + 1,
+                min(seq)
+         FROM events WHERE NOT duplicate GROUP BY match_id",
     )?;
     let rows = stmt.query_map([], |row| {
         Ok((
             row.get::<_, String>(0)?,
             row.get::<_, i64>(1)?,
-            row.get::<_, i64>(2)?,
+            row.get::<_, bool>(2)?,
             row.get::<_, i64>(3)?,
         ))
     })?;
     let mut any_gaps = false;
     for row in rows {
-        let (match_id, max, min, count) = row?;
+        let (match_id, max, gappy, min) = row?;
         let mut state = SeqState {
             max: u64::try_from(max).unwrap_or_default(),
             ..SeqState::default()
@@ -125,16 +133,17 @@ pub(crate) fn seq_states(conn: &Connection) -> Result<HashMap<String, SeqState>>
                 .missing
                 .insert(1, u64::try_from(min - 1).unwrap_or_default());
         }
-        any_gaps |= count < max - min + 1;
+        any_gaps |= gappy;
         states.insert(match_id, state);
     }
     if any_gaps {
         let mut stmt = conn.prepare(
             "WITH gappy AS (
                  SELECT match_id FROM events WHERE NOT duplicate GROUP BY match_id
-                 HAVING count(*) < max(seq) - min(seq) + 1
+                 HAVING count(*)::HUGEINT < max(seq)::HUGEINT - min(seq) + 1
              ), ordered AS (
-                 SELECT match_id, seq, lead(seq) OVER (PARTITION BY match_id ORDER BY seq) AS next
+                 SELECT match_id, seq::HUGEINT AS seq,
+                        lead(seq::HUGEINT) OVER (PARTITION BY match_id ORDER BY seq) AS next
                  FROM events WHERE NOT duplicate AND match_id IN (SELECT match_id FROM gappy)
              )
              SELECT match_id, seq + 1, next - 1 FROM ordered WHERE next > seq + 1",
@@ -142,8 +151,8 @@ pub(crate) fn seq_states(conn: &Connection) -> Result<HashMap<String, SeqState>>
         let gaps = stmt.query_map([], |row| {
             Ok((
                 row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, i64>(2)?,
+                row.get::<_, i128>(1)?,
+                row.get::<_, i128>(2)?,
             ))
         })?;
         for gap in gaps {
@@ -171,7 +180,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         drop(open(&path, "1GB")?);
         let conn = open(&path, "1GB")?;
-        lock_down(&conn)?;
+        lock_down(&conn, 1)?;
         let refused = conn
             .execute_batch("SET enable_external_access = true")
             .err()
@@ -191,6 +200,28 @@ mod tests {
         assert!(refused.contains("disabled"), "{refused}");
         drop((conn, clone));
         std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn rows_at_the_edge_of_bigint_do_not_stop_a_start() -> Result<()> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(schema::TABLES)?;
+        conn.execute_batch(
+            "INSERT INTO events (kafka_topic, kafka_partition, kafka_offset, match_id, seq, kind,
+                 schema_version, event_time, loaded_at, batch_id, duplicate, payload)
+             SELECT 't', 0, s, m, s, 'delivery', 1, now(), now(), 1, false, '{}'
+             FROM (VALUES ('big', 9223372036854775807), ('big', 9223372036854775805),
+                          ('neg', -9223372036854775808), ('neg', 9223372036854775807))
+                  AS v(m, s)",
+        )?;
+        let states = seq_states(&conn)?;
+        assert_eq!(states["big"].max, i64::MAX as u64);
+        assert_eq!(
+            states["big"].missing.iter().map(|(s, e)| (*s, *e)).collect::<Vec<_>>(),
+            vec![(1, i64::MAX as u64 - 3), (i64::MAX as u64 - 1, i64::MAX as u64 - 1)]
+        );
+        assert_eq!(states["neg"].max, i64::MAX as u64);
         Ok(())
     }
 

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::sandbox::SqlError;
+use crate::sql::SqlError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -30,12 +30,14 @@ impl ApiError {
                 SqlError::TooLong { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 SqlError::NotAQuery(_)
                 | SqlError::FunctionNotAllowed(_)
+                | SqlError::TableNotAllowed(_)
                 | SqlError::Forbidden(_) => StatusCode::FORBIDDEN,
                 SqlError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
                 SqlError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
                 SqlError::TooBig(_) | SqlError::Encoding { .. } | SqlError::Failed(_) => {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
+                SqlError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 SqlError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
@@ -58,7 +60,7 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}});
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -2,10 +2,12 @@
 //!
 //! - `GET /v1/matches/{id}/scorecard`: the canonical scorecard, computed by SQL (404 JSON for
 //!   a match the warehouse has never seen).
-//! - `POST /v1/sql` `{"sql": "...", "limit"?: n}`: `{"columns": [{"name", "type"}], "rows":
-//!   [[...]], "truncated", "elapsed_ms"}`; `?format=csv` or `Accept: text/csv` for CSV,
-//!   `?format=parquet` or `Accept: application/vnd.apache.parquet` for Parquet (the
-//!   `X-Truncated` and `X-Rows` headers then tell what the JSON body would).
+//! - `POST /v1/sql` `{"sql": "...", "limit"?: n, "explain"?: "plan"|"analyze"}`:
+//!   `{"columns": [{"name", "type"}], "rows": [[...]], "truncated", "truncated_by"?,
+//!   "elapsed_ms"}`; `?format=csv` or `Accept: text/csv` for CSV, `?format=parquet` or
+//!   `Accept: application/vnd.apache.parquet` for Parquet (the `X-Truncated` and `X-Rows`
+//!   headers then tell what the JSON body would, when the answer is small enough to be
+//!   sent in one piece). Relayed to the user-SQL replica process ([`crate::sql`]).
 //! - `GET /v1/tables`: every table and view with its columns and description.
 //! - `/healthz`, `/readyz` (the loader is running), `/metrics` (Prometheus).
 
@@ -13,29 +15,31 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::internal::Internal;
 use crate::loader::Progress;
-use crate::sandbox::{Format, Sandbox, SqlError};
+use crate::sql::SqlError;
+use crate::sql::supervisor::Supervisor;
 use crate::{metrics, scorecard};
 
 /// What every handler shares.
 #[derive(Clone, Debug)]
-pub struct AppState {
-    pub sandbox: Arc<Sandbox>,
-    pub progress: Arc<Progress>,
-    pub metrics: PrometheusHandle,
+pub(crate) struct AppState {
+    pub(crate) internal: Arc<Internal>,
+    pub(crate) sql: Arc<Supervisor>,
+    pub(crate) progress: Arc<Progress>,
+    pub(crate) metrics: PrometheusHandle,
 }
 
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/matches/{id}/scorecard", get(get_scorecard))
         .route("/v1/sql", post(post_sql))
@@ -62,8 +66,8 @@ async fn get_scorecard(
 ) -> Result<Response, ApiError> {
     let lookup = id.clone();
     let card = state
-        .sandbox
-        .internal(move |conn| scorecard::scorecard(conn, &lookup))
+        .internal
+        .run(move |conn| scorecard::scorecard(conn, &lookup))
         .await?;
     match card {
         Some(card) => Ok(Json(card).into_response()),
@@ -71,82 +75,19 @@ async fn get_scorecard(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SqlRequest {
-    sql: String,
-    limit: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SqlParams {
-    format: Option<String>,
-}
-
-fn wanted_format(params: &SqlParams, headers: &HeaderMap) -> Result<Format, ApiError> {
-    if let Some(format) = &params.format {
-        return match format.as_str() {
-            "json" => Ok(Format::Json),
-            "csv" => Ok(Format::Csv),
-            "parquet" => Ok(Format::Parquet),
-            other => Err(ApiError::BadRequest(format!(
-                "unknown format {other:?}: use json, csv or parquet"
-            ))),
-        };
-    }
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    Ok(if accept.contains("text/csv") {
-        Format::Csv
-    } else if accept.contains("parquet") {
-        Format::Parquet
-    } else {
-        Format::Json
-    })
-}
-
+/// Relayed as it is to the replica, which checks and answers it (the body is at most
+/// axum's default 2 MB).
 async fn post_sql(
     State(state): State<AppState>,
-    Query(params): Query<SqlParams>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
-    let format = wanted_format(&params, &headers)?;
-    let request: SqlRequest = serde_json::from_slice(&body).map_err(|err| {
-        ApiError::BadRequest(format!(
-            "expected {{\"sql\": \"...\", \"limit\"?: n}}: {err}"
-        ))
-    })?;
-    if request.limit == Some(0) {
-        return Err(ApiError::BadRequest("limit must be at least 1".to_owned()));
-    }
-    let answer = state
-        .sandbox
-        .query(request.sql, request.limit, format)
-        .await?;
-    let mut response =
-        ([(header::CONTENT_TYPE, format.content_type())], answer.body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        "x-truncated",
-        HeaderValue::from_static(if answer.truncated { "true" } else { "false" }),
-    );
-    if let Ok(rows) = HeaderValue::from_str(&answer.rows.to_string()) {
-        headers.insert("x-rows", rows);
-    }
-    if format == Format::Parquet {
-        headers.insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_static("attachment; filename=\"result.parquet\""),
-        );
-    }
-    Ok(response)
+) -> Response {
+    state.sql.relay(query.as_deref(), &headers, body).await
 }
 
 async fn get_tables(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let tables = state.sandbox.internal(tables).await?;
+    let tables = state.internal.run(tables).await?;
     Ok(Json(serde_json::json!({ "tables": tables })).into_response())
 }
 

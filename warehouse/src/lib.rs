@@ -1,14 +1,17 @@
 //! The warehouse: the analytical side. Every event of `match-events` lands in a DuckDB file
-//! exactly once, modelled into tables and views for SQL over history, served read-only and
-//! sandboxed over HTTP.
+//! exactly once, modelled into tables and views for SQL over history; anyone's SQL is
+//! answered by a sandboxed replica process, so it can never disturb loading.
 //!
 //! - [`loader`] is a consumer-group member that writes batches with the Kafka offsets in the
 //!   same DuckDB transaction ([`store`]), so a crash at any moment loses and duplicates
 //!   nothing; [`model`] sorts records and keeps one modelled row per `(match_id, seq)`.
 //! - [`schema`] holds the tables and views; [`scorecard`] computes the canonical scorecard
 //!   by SQL.
-//! - [`sandbox`] runs untrusted queries (one statement, queries only, read-only transaction,
-//!   no file or network access, timeout, row and concurrency caps); [`http`] serves it all.
+//! - [`sql`] answers untrusted queries in a supervised child process with its own copy of
+//!   the data and a hard memory ceiling (one statement, checked by DuckDB's parser,
+//!   allowlisted functions and tables, fresh read-only connection, no file or network
+//!   access, timeout, row, byte and concurrency caps); [`internal`] runs the warehouse's own
+//!   queries on its database; [`http`] serves it all.
 //! - [`cli`] is `warehouse query` and `warehouse export` on the file while the server is
 //!   stopped; [`bench`] is the benchmark's baseline.
 //!
@@ -20,12 +23,13 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+mod internal;
 pub mod loader;
 mod metrics;
 mod model;
-pub mod sandbox;
 mod schema;
 mod scorecard;
+pub mod sql;
 mod store;
 
 use std::sync::Arc;
@@ -48,17 +52,13 @@ pub async fn run(
     tracing::info!(?config, addr = %listener.local_addr()?, "warehouse starting");
     let conn = db::open(&config.db, &config.memory_limit)?;
     let loader_conn = conn.try_clone()?;
-    db::lock_down(&conn)?;
-    let sandbox = Arc::new(sandbox::Sandbox::new(
-        conn,
-        config.sql_max_rows,
-        config.sql_timeout(),
-        config.sql_max_concurrent,
-    ));
+    let seed_conn = conn.try_clone()?;
+    let internal = Arc::new(internal::Internal::new(conn, 4, config.sql_timeout()));
     let progress = Arc::new(loader::Progress::default());
     let loader = loader::Loader::new(
         loader_conn,
         loader::LoaderConfig {
+            role: loader::Role::Primary,
             brokers: config.brokers.clone(),
             topic: config.topic.clone(),
             dlq_topic: config.dlq_topic.clone(),
@@ -70,12 +70,14 @@ pub async fn run(
         progress.clone(),
     )?;
 
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let (sql, replica) = sql::supervisor::Supervisor::start(config, seed_conn, stop_tx.subscribe());
     let state = http::AppState {
-        sandbox,
+        internal,
+        sql,
         progress,
         metrics: metrics::handle(),
     };
-    let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = tokio::spawn(
         axum::serve(listener, http::router(state))
             .with_graceful_shutdown(async move {
@@ -98,6 +100,9 @@ pub async fn run(
     }
     let _ = stop_tx.send(true);
     signal.abort();
+    if let Err(err) = replica.await {
+        tracing::warn!(%err, "SQL replica supervisor panicked");
+    }
     server
         .await
         .context("server panicked")?

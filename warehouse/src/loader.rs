@@ -37,9 +37,22 @@ use crate::model::{Record, SeqTracker, decode};
 use crate::store::{self, Batch, EventRow, RejectedRow};
 use crate::{db, metrics};
 
+/// Which copy of the data a loader keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The warehouse's database: a consumer-group member that dead-letters rejected
+    /// records and commits its offsets to the group (for lag).
+    Primary,
+    /// The user-SQL replica ([`crate::sql::replica`]): the same rows and the same
+    /// exactly-once bookkeeping in its own file, reading every partition by itself; it
+    /// never joins the group, commits or dead-letters (the primary does that once).
+    Replica,
+}
+
 /// What the loader needs to know.
 #[derive(Debug, Clone)]
 pub struct LoaderConfig {
+    pub role: Role,
     pub brokers: String,
     pub topic: String,
     pub dlq_topic: String,
@@ -237,9 +250,12 @@ impl Loader {
     /// restart resumes from the stored offsets).
     pub fn run(self, stop: &AtomicBool) -> Result<()> {
         let Loader { consumer, mut sink } = self;
-        consumer
-            .subscribe(&[&sink.config.topic])
-            .context("cannot subscribe")?;
+        match sink.config.role {
+            Role::Primary => consumer
+                .subscribe(&[&sink.config.topic])
+                .context("cannot subscribe")?,
+            Role::Replica => assign_every_partition(&consumer, &sink.config.topic, &sink.stored)?,
+        }
         sink.progress.running.store(true, Ordering::SeqCst);
         let interval = sink.config.flush_interval;
         let result = loop {
@@ -272,7 +288,7 @@ impl Loader {
             }
         };
         sink.progress.running.store(false, Ordering::SeqCst);
-        if result.is_ok() {
+        if result.is_ok() && sink.config.role == Role::Primary {
             let offsets = sink.offsets_list();
             if offsets.count() > 0
                 && let Err(err) = consumer.commit(&offsets, CommitMode::Sync)
@@ -397,6 +413,9 @@ impl Sink {
             .records
             .fetch_add(batch.records() as i64, Ordering::Relaxed);
 
+        if self.config.role == Role::Replica {
+            return Ok(());
+        }
         let mut offsets = TopicPartitionList::new();
         for (&partition, &next) in &batch.next_offsets {
             offsets.add_partition_offset(&self.config.topic, partition, Offset::Offset(next))?;
@@ -446,6 +465,34 @@ impl Sink {
             tracing::warn!(%err, "dead letter not queued (it stays in the rejected table)");
         }
     }
+}
+
+/// Assigns every partition of `topic` at its stored offset (the beginning if none).
+fn assign_every_partition(
+    consumer: &BaseConsumer<LoaderContext>,
+    topic: &str,
+    stored: &HashMap<i32, i64>,
+) -> Result<()> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .context("cannot read the topic's partitions")?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    anyhow::ensure!(!partitions.is_empty(), "topic {topic} has no partitions");
+    let mut list = TopicPartitionList::new();
+    for partition in &partitions {
+        let offset = stored
+            .get(partition)
+            .map_or(Offset::Beginning, |&next| Offset::Offset(next));
+        list.add_partition_offset(topic, *partition, offset)?;
+    }
+    consumer.assign(&list).context("cannot assign partitions")?;
+    tracing::info!(partitions = partitions.len(), "every partition assigned");
+    Ok(())
 }
 
 fn ingest_time_ms(message: &BorrowedMessage<'_>) -> Option<i64> {

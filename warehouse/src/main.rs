@@ -37,6 +37,11 @@ async fn run(cli: Cli) -> Result<()> {
             println!("written to {}", parquet.display());
             Ok(())
         }
+        Some(Command::SqlReplica(args)) => {
+            platform::telemetry::init(args.log_format);
+            warehouse::sql::replica::limit_this_process(&args)?;
+            warehouse::sql::replica::run(args).await
+        }
         Some(Command::BenchAppend { file, db, batch }) => {
             println!("{}", warehouse::bench::append(&file, &db, batch)?);
             Ok(())

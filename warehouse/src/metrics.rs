@@ -11,6 +11,9 @@
 //! - `warehouse_dead_letters_total{outcome}`: rejected records copied to the dead-letter
 //!   topic (`sent`, `failed`).
 //! - `warehouse_sql_queries_total{outcome}`, `warehouse_sql_seconds`: `POST /v1/sql`.
+//! - `warehouse_sql_replica_up`, `warehouse_sql_replica_restarts_total`,
+//!   `warehouse_sql_replica_rss_bytes`, `warehouse_sql_replica_peak_rss_bytes`: the
+//!   user-SQL replica process.
 //! - `warehouse_http_requests_total{status}`.
 
 use std::sync::OnceLock;
@@ -77,4 +80,17 @@ pub(crate) fn query(outcome: &'static str, elapsed: Duration) {
 
 pub(crate) fn request(status: u16) {
     metrics::counter!("warehouse_http_requests_total", "status" => status.to_string()).increment(1);
+}
+
+pub(crate) fn sql_replica_up(up: bool) {
+    metrics::gauge!("warehouse_sql_replica_up").set(if up { 1.0 } else { 0.0 });
+}
+
+pub(crate) fn sql_replica_restart() {
+    metrics::counter!("warehouse_sql_replica_restarts_total").increment(1);
+}
+
+pub(crate) fn sql_replica_memory(rss: u64, peak: u64) {
+    metrics::gauge!("warehouse_sql_replica_rss_bytes").set(rss as f64);
+    metrics::gauge!("warehouse_sql_replica_peak_rss_bytes").set(peak as f64);
 }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use cricket::scorecard::{InningsScorecard, Scorecard};
 use duckdb::Connection;
 
-use crate::sandbox::SqlError;
+use crate::sql::SqlError;
 
 fn failed(err: duckdb::Error) -> SqlError {
     SqlError::Internal(format!("scorecard query failed: {err}"))
