@@ -4,6 +4,7 @@
 //! `{"schema": 1, "match_id": "...", "seq": 7, "time": "2023-05-29T14:03:30Z", "payload": {"delivery": {...}}}`.
 //! `seq` numbers a match's events 1, 2, 3, ... so a consumer can drop duplicates and see gaps.
 //! Counts are plain integers; names are the players' names as the scorer writes them.
+//! Every value has a bound ([`crate::validate`]); the published JSON Schema states them all.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,12 +17,16 @@ pub const SCHEMA_VERSION: u16 = 1;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Schema version of this event (see [`SCHEMA_VERSION`]).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::schema_version))]
     pub schema: u16,
     /// Stable match identifier; also the Kafka key, so one match stays in one partition.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::match_id))]
     pub match_id: String,
     /// Position of this event in its match: 1, 2, 3, ...
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::seq))]
     pub seq: u64,
     /// When it happened on the field (not when it was ingested).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::time))]
     pub time: DateTime<Utc>,
     pub payload: Payload,
 }
@@ -77,38 +82,49 @@ impl Format {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MatchStarted {
     /// The two sides, in the order the source lists them.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::teams))]
     pub teams: [String; 2],
     pub format: Format,
     /// 6 almost everywhere; 5 in The Hundred. Never assume 6.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::balls_per_over))]
     pub balls_per_over: u8,
     /// Scheduled overs per innings; `None` for unlimited (multi-day) cricket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::scheduled_overs))]
     pub scheduled_overs: Option<u16>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::squads))]
     pub squads: Vec<Squad>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toss: Option<Toss>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_text))]
     pub venue: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_text))]
     pub city: Option<String>,
     /// Competition name, e.g. "Indian Premier League".
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_text))]
     pub competition: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::date))]
     pub date: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Squad {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub team: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::squad_players))]
     pub players: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Toss {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub winner: String,
     pub decision: TossDecision,
 }
@@ -125,41 +141,56 @@ pub enum TossDecision {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InningsStarted {
     /// 1-based innings number in match order, super overs included.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::innings))]
     pub innings: u8,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub batting_team: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub bowling_team: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub super_over: bool,
     /// Runs needed to win, when this innings is a chase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::target_runs))]
     pub target_runs: Option<u32>,
     /// The innings' length limit in legal balls (scheduled or revised), if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::max_balls))]
     pub max_balls: Option<u32>,
     /// Penalty runs awarded to the batting side before the innings began.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::penalty_runs))]
     pub penalty_runs: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::innings))]
     pub innings: u8,
     /// 0-based over number.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::over))]
     pub over: u16,
     /// 1-based position of this delivery in its over, counting wides and no-balls.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::ball))]
     pub ball: u16,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub batter: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub non_striker: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub bowler: String,
     pub runs: Runs,
     #[serde(default, skip_serializing_if = "Extras::is_empty")]
     pub extras: Extras,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::wickets))]
     pub wickets: Vec<Wicket>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::replacements))]
     pub replacements: Vec<Replacement>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::commentary))]
     pub commentary: Option<String>,
 }
 
@@ -186,8 +217,11 @@ impl Delivery {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Runs {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::runs_of_one_kind))]
     pub batter: u16,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::delivery_extras))]
     pub extras: u16,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::delivery_total))]
     pub total: u16,
     /// Set when 4 or 6 runs off the bat were run or came from overthrows, not a boundary.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -199,14 +233,19 @@ pub struct Runs {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Extras {
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::runs_of_one_kind))]
     pub wides: u16,
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::runs_of_one_kind))]
     pub noballs: u16,
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::runs_of_one_kind))]
     pub byes: u16,
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::runs_of_one_kind))]
     pub legbyes: u16,
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::runs_of_one_kind))]
     pub penalty: u16,
 }
 
@@ -227,15 +266,18 @@ impl Extras {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Wicket {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub player_out: String,
     pub kind: WicketKind,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::fielders))]
     pub fielders: Vec<Fielder>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Fielder {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub name: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub substitute: bool,
@@ -331,26 +373,34 @@ impl WicketKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Replacement {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub player_in: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub player_out: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_name))]
     pub team: Option<String>,
     /// `Some("bowler")`/`Some("batter")` for a role replacement, `None` for a match replacement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_text))]
     pub role: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::short_text))]
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InningsEnded {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::innings))]
     pub innings: u8,
     pub reason: InningsEndReason,
     /// Penalty runs awarded to the batting side after the innings closed.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::penalty_runs))]
     pub penalty_runs: u32,
     /// Batters who could not bat through injury (so "all out" may come with fewer than 10 wickets).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::listed_players))]
     pub absent_hurt: Vec<String>,
 }
 
@@ -372,6 +422,7 @@ pub enum InningsEndReason {
 pub struct MatchEnded {
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::listed_players))]
     pub player_of_match: Vec<String>,
 }
 
@@ -380,19 +431,23 @@ pub struct MatchEnded {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     Win {
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
         winner: String,
         #[serde(default, skip_serializing_if = "Margin::is_empty")]
         margin: Margin,
         /// How the result was reached when not plainly, e.g. "D/L" or "Awarded".
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_text))]
         method: Option<String>,
     },
     Tie {
         /// Winner of the super over(s) or other eliminator, if one was played.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_name))]
         eliminator: Option<String>,
         /// Winner of a bowl-out, if one decided the tie.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_name))]
         bowl_out: Option<String>,
     },
     NoResult,
@@ -403,10 +458,13 @@ pub enum Outcome {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Margin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::margin_runs))]
     pub runs: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::margin_wickets))]
     pub wickets: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::margin_innings))]
     pub innings: Option<u32>,
 }
 

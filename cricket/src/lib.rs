@@ -1,7 +1,8 @@
 //! The cricket domain, shared by every service and by the browser.
 //!
 //! - [`event`]: the versioned event schema that travels through Kafka, and [`validate`] for
-//!   checking one event on its own.
+//!   checking one event on its own (every number, string and list has a bound there).
+//! - `schema` (feature `openapi`): those bounds as JSON Schema, for the published contract.
 //! - [`scoreboard`]: the exact scoring engine. [`Scoreboard::apply`] folds events in `seq`
 //!   order into the full live state (scores, cards, partnerships, charts, status line).
 //! - [`scorecard`]: the canonical scorecard shape every part of the platform can print.
@@ -15,6 +16,8 @@
 pub mod cricsheet;
 pub mod event;
 pub mod live;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod scoreboard;
 pub mod scorecard;
 pub mod validate;
