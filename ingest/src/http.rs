@@ -1,6 +1,7 @@
 //! The HTTP surface: `POST /v1/events` plus the operational endpoints.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -26,8 +27,11 @@ pub struct AppState {
     pub token: Arc<str>,
     pub max_body_bytes: usize,
     pub max_batch_events: usize,
-    /// Permits for requests being processed; none left means 429.
+    /// Permits for requests being processed; none freed within `queue_timeout` means 429.
     pub in_flight: Arc<Semaphore>,
+    pub queue_timeout: Duration,
+    /// A body must arrive completely within this time.
+    pub body_timeout: Duration,
     pub metrics: PrometheusHandle,
 }
 
@@ -80,9 +84,10 @@ async fn count_requests(request: Request, next: Next) -> Response {
         (status = 401, description = "No bearer token", body = crate::error::ErrorBody),
         (status = 403, description = "Wrong bearer token", body = crate::error::ErrorBody),
         (status = 413, description = "Body or batch too large", body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within the body timeout", body = crate::error::ErrorBody),
         (status = 415, description = "Not NDJSON or JSON", body = crate::error::ErrorBody),
         (status = 422, description = "An event is invalid; nothing was produced", body = crate::error::ErrorBody),
-        (status = 429, description = "Too busy; retry after the Retry-After seconds", body = crate::error::ErrorBody),
+        (status = 429, description = "Too busy (no in-flight slot freed in time, or the producer queue is full); retry after the Retry-After seconds", body = crate::error::ErrorBody),
         (status = 503, description = "The broker is unavailable; `failed` lists what was not accepted", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []))
@@ -97,19 +102,50 @@ pub(crate) async fn post_events(
             metrics::accepted(accepted);
             (StatusCode::ACCEPTED, Json(Accepted { accepted })).into_response()
         }
-        Err((err, events)) => {
+        Err(Refused::Api(err, events)) => {
             metrics::rejected(err.code(), events);
             err.into_response()
+        }
+        Err(Refused::BodyTimeout) => {
+            metrics::rejected("body_timeout", 0);
+            let message = format!(
+                "the request body did not arrive within {} ms",
+                state.body_timeout.as_millis()
+            );
+            let body = serde_json::json!({"error": {"code": "body_timeout", "message": message}});
+            // The rest of the body is not read: the connection closes after this answer.
+            (
+                StatusCode::REQUEST_TIMEOUT,
+                [(header::CONNECTION, "close")],
+                Json(body),
+            )
+                .into_response()
         }
     }
 }
 
-/// Returns the number of events accepted, or the error and how many events it concerned.
-async fn accept(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<usize, (ApiError, usize)> {
+/// Why a request was not accepted.
+enum Refused {
+    /// An API error, and how many events it concerned.
+    Api(ApiError, usize),
+    /// The body did not arrive in time.
+    BodyTimeout,
+}
+
+impl From<(ApiError, usize)> for Refused {
+    fn from((err, events): (ApiError, usize)) -> Refused {
+        Refused::Api(err, events)
+    }
+}
+
+/// Returns the number of events accepted, or why not.
+///
+/// Order matters for what a slow or hostile client can hold: the token and content type are
+/// checked before any of the body is read (a client without the token makes the server buffer
+/// nothing), the body is read within `body_timeout` without holding an in-flight slot (a client
+/// dripping its body cannot starve the others), and only then is a slot taken, waiting at most
+/// `queue_timeout`.
+async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<usize, Refused> {
     authorize(headers, &state.token).map_err(|err| (err, 0))?;
     let kind = BodyKind::from_content_type(
         headers
@@ -117,16 +153,28 @@ async fn accept(
             .and_then(|v| v.to_str().ok()),
     )
     .map_err(|err| (err, 0))?;
-    let _permit = state.in_flight.clone().try_acquire_owned().map_err(|_| {
-        let err = ApiError::Busy {
-            message: "too many requests in flight".to_owned(),
-            failed: Vec::new(),
-        };
-        (err, 0)
-    })?;
-    let bytes = read_limited(headers, body, state.max_body_bytes)
-        .await
-        .map_err(|err| (err, 0))?;
+    let bytes = tokio::time::timeout(
+        state.body_timeout,
+        read_limited(headers, body, state.max_body_bytes),
+    )
+    .await
+    .map_err(|_| Refused::BodyTimeout)?
+    .map_err(|err| (err, 0))?;
+    let _permit =
+        tokio::time::timeout(state.queue_timeout, state.in_flight.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                let err = ApiError::Busy {
+                    message: format!(
+                        "too many requests in flight: none finished within {} ms",
+                        state.queue_timeout.as_millis()
+                    ),
+                    failed: Vec::new(),
+                };
+                (err, 0)
+            })?;
     let events = decode(kind, &bytes, state.max_batch_events).map_err(|err| (err, 1))?;
     state.publisher.publish(&events).await.map_err(|err| {
         let failed = match &err {
@@ -136,7 +184,7 @@ async fn accept(
         if failed < events.len() {
             metrics::accepted(events.len() - failed);
         }
-        (err, failed)
+        Refused::Api(err, failed)
     })?;
     Ok(events.len())
 }

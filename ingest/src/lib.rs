@@ -14,11 +14,12 @@ pub mod http;
 mod metrics;
 pub mod openapi;
 pub mod publish;
+pub mod serve;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -32,6 +33,8 @@ pub fn state(config: &Config) -> Result<http::AppState> {
         max_body_bytes: config.max_body_bytes,
         max_batch_events: config.max_batch_events,
         in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+        queue_timeout: Duration::from_millis(config.queue_timeout_ms),
+        body_timeout: Duration::from_millis(config.body_timeout_ms),
         metrics: metrics::handle(),
     })
 }
@@ -59,10 +62,13 @@ pub async fn run(
         },
     ));
 
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")?;
+    serve::serve(
+        listener,
+        http::router(state),
+        config.connection_limits(),
+        shutdown,
+    )
+    .await;
 
     let _ = stop_tx.send(true);
     let _ = watcher.await;

@@ -7,6 +7,9 @@
 //! - `ingest_produce_seconds`: time from the first event queued to the last acknowledged, per request.
 //! - `ingest_producer_queue_depth`: events waiting in the producer, sampled at scrape time.
 //! - `ingest_broker_up`: 1 when the broker answered the last probe.
+//! - `ingest_http_connections`: HTTP connections open now (at most `INGEST_MAX_CONNECTIONS`).
+//! - `ingest_http_header_timeouts_total`: connections closed because request headers did not
+//!   arrive within `INGEST_HEADER_TIMEOUT_MS` (slow or idle clients).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -54,4 +57,25 @@ pub(crate) fn produce_latency(elapsed: Duration) {
 pub(crate) fn gauges(queue_depth: i32, broker_up: bool) {
     metrics::gauge!("ingest_producer_queue_depth").set(f64::from(queue_depth));
     metrics::gauge!("ingest_broker_up").set(if broker_up { 1.0 } else { 0.0 });
+}
+
+/// Counts an open HTTP connection in `ingest_http_connections` while it lives.
+pub(crate) struct OpenConnection;
+
+impl OpenConnection {
+    pub(crate) fn new() -> OpenConnection {
+        metrics::gauge!("ingest_http_connections").increment(1.0);
+        OpenConnection
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("ingest_http_connections").decrement(1.0);
+    }
+}
+
+/// A connection closed because its request headers did not arrive in time (or it sat idle).
+pub(crate) fn header_timeout() {
+    metrics::counter!("ingest_http_header_timeouts_total").increment(1);
 }
