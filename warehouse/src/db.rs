@@ -218,8 +218,15 @@ mod tests {
         let states = seq_states(&conn)?;
         assert_eq!(states["big"].max, i64::MAX as u64);
         assert_eq!(
-            states["big"].missing.iter().map(|(s, e)| (*s, *e)).collect::<Vec<_>>(),
-            vec![(1, i64::MAX as u64 - 3), (i64::MAX as u64 - 1, i64::MAX as u64 - 1)]
+            states["big"]
+                .missing
+                .iter()
+                .map(|(s, e)| (*s, *e))
+                .collect::<Vec<_>>(),
+            vec![
+                (1, i64::MAX as u64 - 3),
+                (i64::MAX as u64 - 1, i64::MAX as u64 - 1)
+            ]
         );
         assert_eq!(states["neg"].max, i64::MAX as u64);
         Ok(())

@@ -9,7 +9,7 @@
 //!   headers then tell what the JSON body would, when the answer is small enough to be
 //!   sent in one piece). Relayed to the user-SQL replica process ([`crate::sql`]).
 //! - `GET /v1/tables`: every table and view with its columns and description.
-//! - `/healthz`, `/readyz` (the loader is running), `/metrics` (Prometheus).
+//! - `/healthz`, `/readyz` (the loader is running and the SQL replica answers), `/metrics`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -142,8 +142,11 @@ fn tables(conn: &duckdb::Connection) -> Result<Vec<serde_json::Value>, SqlError>
     Ok(out)
 }
 
+/// Ready when the loader runs and user SQL has its replica: both are the warehouse's job.
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.progress.running.load(Ordering::Relaxed) {
+    let loading = state.progress.running.load(Ordering::Relaxed);
+    let sql = state.sql.is_up();
+    if loading && sql {
         Json(serde_json::json!({
             "status": "ready",
             "batches": state.progress.batches.load(Ordering::Relaxed),
@@ -151,7 +154,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }))
         .into_response()
     } else {
-        let body = serde_json::json!({"error": {"code": "starting", "message": "the loader is not running"}});
+        let message = match (loading, sql) {
+            (false, _) => "the loader is not running",
+            _ => "the SQL replica is starting",
+        };
+        let body = serde_json::json!({"error": {"code": "starting", "message": message}});
         (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }

@@ -203,6 +203,7 @@ impl Loader {
         let next_batch_id = db::next_batch_id(&conn)?;
         let tracker = SeqTracker::new(states);
         tracing::info!(
+            role = ?config.role,
             matches = tracker.matches(),
             partitions = stored.len(),
             next_batch_id,
@@ -254,7 +255,19 @@ impl Loader {
             Role::Primary => consumer
                 .subscribe(&[&sink.config.topic])
                 .context("cannot subscribe")?,
-            Role::Replica => assign_every_partition(&consumer, &sink.config.topic, &sink.stored)?,
+            Role::Replica => {
+                // The topic may not exist yet (or not show its partitions yet): wait for it
+                // as a subscription would, instead of failing.
+                while let Err(err) =
+                    assign_every_partition(&consumer, &sink.config.topic, &sink.stored)
+                {
+                    if stop.load(Ordering::SeqCst) {
+                        return Ok(());
+                    }
+                    tracing::warn!(error = %format!("{err:#}"), "waiting for the topic");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
         }
         sink.progress.running.store(true, Ordering::SeqCst);
         let interval = sink.config.flush_interval;

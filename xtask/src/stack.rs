@@ -28,6 +28,8 @@ pub(crate) struct Options {
     /// stream-stats checkpoint interval, when not its default.
     pub(crate) snapshot_interval_ms: Option<u64>,
     pub(crate) warehouse: bool,
+    /// Extra environment for the warehouse (its caps, say).
+    pub(crate) warehouse_env: &'static [(&'static str, &'static str)],
 }
 
 /// Builds release binaries of `packages`.
@@ -126,7 +128,8 @@ impl Stack {
             .env("WAREHOUSE_DB", self.dir.join("warehouse.duckdb"))
             // Static membership: a restarted loader takes its partitions back at once instead
             // of waiting for the killed member's session to expire.
-            .env("WAREHOUSE_INSTANCE_ID", "chaos-warehouse");
+            .env("WAREHOUSE_INSTANCE_ID", "chaos-warehouse")
+            .envs(self.options.warehouse_env.iter().copied());
         if self.options.quiet {
             command.env("RUST_LOG", "warn");
         }
@@ -158,6 +161,30 @@ impl Stack {
             .await?;
         let status = response.status().as_u16();
         Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Sends `body` to the warehouse's SQL endpoint with `query` (e.g. `format=csv`):
+    /// (HTTP status, the body's bytes).
+    pub(crate) async fn sql_raw(&self, body: &Value, query: &str) -> Result<(u16, Vec<u8>)> {
+        let response = reqwest::Client::new()
+            .post(self.warehouse_url(&format!("/v1/sql?{query}")))
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((
+            status,
+            response
+                .bytes()
+                .await
+                .map(|b| b.to_vec())
+                .unwrap_or_default(),
+        ))
+    }
+
+    /// The folder holding this stack's files (logs, databases).
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The single number a `SELECT count(*) ...` returns.
@@ -330,11 +357,20 @@ pub(crate) fn real_match_files(ids: &[&String]) -> Vec<String> {
 
 /// Resident set of a process, in KiB.
 pub(crate) fn rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// Peak resident set of a process so far, in KiB.
+pub(crate) fn peak_rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+fn status_kib(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
-        .context("no VmRSS")
+        .with_context(|| format!("no {field} for process {pid}"))
 }

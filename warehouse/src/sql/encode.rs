@@ -88,8 +88,8 @@ impl Encoder {
             }
             Format::Csv => {
                 let mut out = Vec::new();
-                let empty = with_utc_offsets(&RecordBatch::new_empty(schema.clone()))
-                    .map_err(csv_error)?;
+                let empty =
+                    with_utc_offsets(&RecordBatch::new_empty(schema.clone())).map_err(csv_error)?;
                 arrow::csv::WriterBuilder::new()
                     .with_header(true)
                     .build(&mut out)
@@ -212,8 +212,8 @@ impl Encoder {
     }
 
     fn push_csv(&mut self, batch: &RecordBatch) -> Result<Vec<u8>, SqlError> {
-        let batch = neutralise_formulas(&with_utc_offsets(batch).map_err(csv_error)?)
-            .map_err(csv_error)?;
+        let batch =
+            neutralise_formulas(&with_utc_offsets(batch).map_err(csv_error)?).map_err(csv_error)?;
         let mut out = Vec::new();
         let mut row_bytes = Vec::new();
         for row in 0..batch.num_rows() {
@@ -270,9 +270,15 @@ impl Encoder {
         match self.format {
             Format::Json => {
                 let mut out = b"],\"truncated\":".to_vec();
-                out.extend_from_slice(if self.cut.is_some() { b"true" } else { b"false" });
+                out.extend_from_slice(if self.cut.is_some() {
+                    b"true"
+                } else {
+                    b"false"
+                });
                 if let Some(cut) = self.cut {
-                    out.extend_from_slice(format!(",\"truncated_by\":\"{}\"", cut.as_str()).as_bytes());
+                    out.extend_from_slice(
+                        format!(",\"truncated_by\":\"{}\"", cut.as_str()).as_bytes(),
+                    );
                 }
                 out.extend_from_slice(
                     format!(",\"elapsed_ms\":{}}}", self.started.elapsed().as_millis()).as_bytes(),
@@ -482,7 +488,12 @@ mod tests {
             .unwrap_or_else(|err| panic!("test batch: {err}"))
     }
 
-    fn encode(format: Format, batches: &[RecordBatch], rows: usize, bytes: usize) -> (String, Option<Cut>, usize) {
+    fn encode(
+        format: Format,
+        batches: &[RecordBatch],
+        rows: usize,
+        bytes: usize,
+    ) -> (String, Option<Cut>, usize) {
         let schema = batches[0].schema();
         let types = vec!["BIGINT".to_owned(), "VARCHAR".to_owned()];
         let (mut encoder, mut out) = Encoder::start(format, &schema, &types, rows, bytes)
@@ -503,7 +514,14 @@ mod tests {
     fn csv_cells_that_look_like_formulas_become_text() {
         let (csv, cut, rows) = encode(
             Format::Csv,
-            &[batch(&["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "plain", "\tx"])],
+            &[batch(&[
+                "=HYPERLINK(\"http://x\")",
+                "+1",
+                "-2",
+                "@SUM(A1)",
+                "plain",
+                "\tx",
+            ])],
             100,
             1 << 20,
         );
@@ -537,7 +555,12 @@ mod tests {
         // Exactly the cap's worth of rows, and nothing more: not truncated.
         let (_, cut, rows) = encode(Format::Json, &[batch(&names[..10])], 10, 1 << 20);
         assert_eq!((cut, rows), (None, 10));
-        let (_, cut, rows) = encode(Format::Csv, &[batch(&names[..10]), batch(&names[..3])], 10, 1 << 20);
+        let (_, cut, rows) = encode(
+            Format::Csv,
+            &[batch(&names[..10]), batch(&names[..3])],
+            10,
+            1 << 20,
+        );
         assert_eq!((cut, rows), (Some(Cut::Rows), 10));
     }
 }

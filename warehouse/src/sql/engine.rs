@@ -127,11 +127,10 @@ impl Engine {
         let runtime = tokio::runtime::Handle::current();
         let deadline = tokio::time::Instant::now() + timeout;
         let work = tokio::task::spawn_blocking(move || {
-            // The permit is released only when DuckDB has really stopped.
-            let _permit = permit;
             let started = Instant::now();
             let outcome = engine.run(
                 &conn,
+                permit,
                 &request,
                 format,
                 max_rows,
@@ -162,9 +161,12 @@ impl Engine {
     }
 
     /// On a blocking thread: check, prepare, stream. Returns the outcome label.
+    /// The permit is released once DuckDB has stopped and before the last piece is sent,
+    /// so a client that sends its next query as soon as it has the answer finds it free.
     fn run(
         &self,
         conn: &Connection,
+        permit: tokio::sync::OwnedSemaphorePermit,
         request: &SqlRequest,
         format: Format,
         max_rows: usize,
@@ -173,11 +175,15 @@ impl Engine {
         let timeout_error = || SqlError::Timeout {
             millis: self.limits.timeout.as_millis(),
         };
-        let result: Result<bool, SqlError> = (|| {
+        // Ok(None): the client went away mid-answer.
+        type Last = Option<(Vec<u8>, (usize, Option<Cut>))>;
+        let result: Result<Last, SqlError> = (|| {
             let text = self.policy.check(conn, &request.sql, request.explain)?;
             conn.execute_batch("BEGIN TRANSACTION READ ONLY")
                 .map_err(|err| SqlError::Internal(format!("cannot begin: {err}")))?;
-            let mut stmt = conn.prepare(&text).map_err(|err| classify(&err, timeout_error))?;
+            let mut stmt = conn
+                .prepare(&text)
+                .map_err(|err| classify(&err, timeout_error))?;
             let schema: SchemaRef = stmt
                 .stream_arrow([])
                 .map_err(|err| classify(&err, timeout_error))?
@@ -203,22 +209,29 @@ impl Engine {
                 if encoder.cut().is_some() {
                     break;
                 }
-                if pending.len() >= PREBUFFER_BYTES {
-                    if !out.send(format, std::mem::take(&mut pending), None) {
-                        return Ok(false);
-                    }
+                if pending.len() >= PREBUFFER_BYTES
+                    && !out.send(format, std::mem::take(&mut pending), None)
+                {
+                    return Ok(None);
                 }
             }
             let (rows, cut) = (encoder.rows(), encoder.cut());
             pending.extend(encoder.finish()?);
-            Ok(out.send(format, pending, Some((rows, cut))))
+            Ok(Some((pending, (rows, cut))))
         })();
         if let Err(err) = conn.execute_batch("ROLLBACK") {
             tracing::debug!(%err, "rollback after a query");
         }
+        drop(permit);
         match result {
-            Ok(true) => "ok",
-            Ok(false) => "client_gone",
+            Ok(Some((last, complete))) => {
+                if out.send(format, last, Some(complete)) {
+                    "ok"
+                } else {
+                    "client_gone"
+                }
+            }
+            Ok(None) => "client_gone",
             Err(err) => {
                 let code = err.code();
                 out.fail(err);

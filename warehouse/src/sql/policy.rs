@@ -67,7 +67,9 @@ impl Policy {
         }
         if sql.contains('\0') {
             // DuckDB's C interface would end the text at the NUL; refuse rather than guess.
-            return Err(SqlError::Syntax("the SQL contains a NUL character".to_owned()));
+            return Err(SqlError::Syntax(
+                "the SQL contains a NUL character".to_owned(),
+            ));
         }
         let tree = parse(conn, sql)?;
         let statements = tree["statements"].as_array().map_or(0, Vec::len);
@@ -247,7 +249,8 @@ mod tests {
     #[test]
     fn every_allowlisted_function_exists_in_this_duckdb() -> Result<(), duckdb::Error> {
         let conn = Connection::open_in_memory()?;
-        let mut stmt = conn.prepare("SELECT DISTINCT lower(function_name) FROM duckdb_functions()")?;
+        let mut stmt =
+            conn.prepare("SELECT DISTINCT lower(function_name) FROM duckdb_functions()")?;
         let known: HashSet<String> = stmt
             .query_map([], |row| row.get::<_, String>(0))?
             .collect::<Result<_, _>>()?;
@@ -255,7 +258,10 @@ mod tests {
             .iter()
             .filter(|name| !known.contains(**name))
             .collect();
-        assert!(missing.is_empty(), "not functions of this DuckDB: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "not functions of this DuckDB: {missing:?}"
+        );
         Ok(())
     }
 
@@ -299,12 +305,16 @@ mod tests {
         let refused = |sql: &str| policy.check(&conn, sql, Explain::No).err();
         // The reported escape: `\r` ends a `--` comment for DuckDB.
         assert!(matches!(
-            refused("EXPLAIN --\rSELECT 1; COMMIT; CREATE TABLE probe AS SELECT 42 AS x;\nSELECT 1"),
+            refused(
+                "EXPLAIN --\rSELECT 1; COMMIT; CREATE TABLE probe AS SELECT 42 AS x;\nSELECT 1"
+            ),
             Some(SqlError::NotAQuery(_))
         ));
         assert_eq!(
             refused("SELECT 1 --\r; DROP TABLE events"),
-            Some(SqlError::NotAQuery("this is not a SELECT-type statement".to_owned()))
+            Some(SqlError::NotAQuery(
+                "this is not a SELECT-type statement".to_owned()
+            ))
         );
         assert_eq!(
             refused("SELECT 1; SELECT 2"),

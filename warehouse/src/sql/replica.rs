@@ -33,9 +33,9 @@ use tokio::net::TcpListener;
 
 use super::engine::{Engine, Head, Limits};
 use super::{Format, SqlRequest};
+use crate::db;
 use crate::error::ApiError;
 use crate::loader::{Loader, LoaderConfig, Progress, Role};
-use crate::db;
 
 /// The first line the replica prints on stdout, followed by its address.
 pub(crate) const READY_LINE: &str = "sql-replica listening on";
@@ -155,10 +155,7 @@ pub async fn run(args: ReplicaArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let server = {
         let stop = stop.clone();
-        let app = router(ReplicaState {
-            engine,
-            progress,
-        });
+        let app = router(ReplicaState { engine, progress });
         tokio::spawn(
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -282,7 +279,10 @@ fn stream(head: Head) -> Response {
     let mut response = match complete {
         Some(_) => Body::from(body).into_response(),
         None => {
-            let first = futures_util::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(body)) });
+            let first =
+                futures_util::stream::once(
+                    async move { Ok::<_, std::io::Error>(Bytes::from(body)) },
+                );
             let more = futures_util::stream::unfold((rest, false), |(mut rest, done)| async move {
                 if done {
                     return None;
@@ -292,7 +292,9 @@ fn stream(head: Head) -> Response {
                         let last = piece.last;
                         Some((Ok(Bytes::from(piece.bytes)), (rest, last)))
                     }
-                    Some(Err(err)) => Some((Err(std::io::Error::other(err.to_string())), (rest, true))),
+                    Some(Err(err)) => {
+                        Some((Err(std::io::Error::other(err.to_string())), (rest, true)))
+                    }
                     None => Some((
                         Err(std::io::Error::other("the answer was cut off")),
                         (rest, true),
@@ -303,7 +305,10 @@ fn stream(head: Head) -> Response {
         }
     };
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
     headers.insert(OUTCOME_HEADER, HeaderValue::from_static("ok"));
     if let Some((rows, cut)) = complete {
         headers.insert(

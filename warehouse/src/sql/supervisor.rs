@@ -63,6 +63,14 @@ impl Supervisor {
         (supervisor, task)
     }
 
+    /// Whether the replica is listening.
+    pub(crate) fn is_up(&self) -> bool {
+        self.addr
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
     fn set_addr(&self, addr: Option<SocketAddr>) {
         *self.addr.write().unwrap_or_else(PoisonError::into_inner) = addr;
         metrics::sql_replica_up(addr.is_some());
@@ -100,7 +108,9 @@ impl Supervisor {
                         ms = elapsed.as_millis() as u64,
                         "SQL replica seeded from the warehouse"
                     ),
-                    Ok(Err(err)) => tracing::error!(error = %format!("{err:#}"), "cannot seed the SQL replica"),
+                    Ok(Err(err)) => {
+                        tracing::error!(error = %format!("{err:#}"), "cannot seed the SQL replica")
+                    }
                     Err(err) => tracing::error!(%err, "seeding panicked"),
                 }
             }
@@ -139,12 +149,18 @@ impl Supervisor {
     ) -> Result<()> {
         let mut child = spawn(config, path)?;
         self.pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
+        // Held apart from the child: tokio's `Child::wait` closes a stdin it still holds,
+        // and a closed stdin is how the replica is told to stop.
+        let stdin = child.stdin.take().context("no stdin")?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let ready = tokio::time::timeout(START_TIMEOUT, async {
             while let Some(line) = lines.next_line().await? {
                 if let Some(addr) = line.strip_prefix(READY_LINE) {
-                    return addr.trim().parse::<SocketAddr>().map_err(anyhow::Error::from);
+                    return addr
+                        .trim()
+                        .parse::<SocketAddr>()
+                        .map_err(anyhow::Error::from);
                 }
             }
             anyhow::bail!("the SQL replica exited before listening")
@@ -156,7 +172,7 @@ impl Supervisor {
                 Err(_) => { let _ = child.kill().await; anyhow::bail!("the SQL replica did not start in time"); }
             },
             () = until_stopped(stop) => {
-                return end(child).await;
+                return end(child, stdin).await;
             }
         };
         // Nothing more is expected on stdout; keep reading so the pipe never fills.
@@ -168,7 +184,7 @@ impl Supervisor {
                 let status = status.context("cannot wait for the SQL replica")?;
                 anyhow::bail!("the SQL replica exited ({status})");
             }
-            () = until_stopped(stop) => end(child).await,
+            () = until_stopped(stop) => end(child, stdin).await,
         }
     }
 
@@ -188,11 +204,19 @@ impl Supervisor {
     }
 
     /// Relays a `POST /v1/sql` to the replica and streams its answer back.
-    pub(crate) async fn relay(&self, query: Option<&str>, headers: &HeaderMap, body: Bytes) -> Response {
+    pub(crate) async fn relay(
+        &self,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Response {
         let started = Instant::now();
         let addr = *self.addr.read().unwrap_or_else(PoisonError::into_inner);
         let Some(addr) = addr else {
-            return unavailable(started, "the SQL replica is starting; retry in a moment".to_owned());
+            return unavailable(
+                started,
+                "the SQL replica is starting; retry in a moment".to_owned(),
+            );
         };
         let url = match query {
             Some(query) => format!("http://{addr}/v1/sql?{query}"),
@@ -208,8 +232,12 @@ impl Supervisor {
         }
         let response = match tokio::time::timeout(self.answer_timeout, request.send()).await {
             Ok(Ok(response)) => response,
-            Ok(Err(err)) => return unavailable(started, format!("the SQL replica did not answer: {err}")),
-            Err(_) => return unavailable(started, "the SQL replica did not answer in time".to_owned()),
+            Ok(Err(err)) => {
+                return unavailable(started, format!("the SQL replica did not answer: {err}"));
+            }
+            Err(_) => {
+                return unavailable(started, "the SQL replica did not answer in time".to_owned());
+            }
         };
         let outcome = response
             .headers()
@@ -278,7 +306,11 @@ fn outcome_label(value: &str) -> &'static str {
         "query_failed",
         "bad_request",
     ];
-    KNOWN.iter().find(|known| **known == value).copied().unwrap_or("internal")
+    KNOWN
+        .iter()
+        .find(|known| **known == value)
+        .copied()
+        .unwrap_or("internal")
 }
 
 /// Starts `warehouse sql-replica` (this same binary) with the warehouse's settings.
@@ -317,8 +349,8 @@ fn spawn(config: &Config, path: &Path) -> Result<Child> {
 }
 
 /// Asks the replica to stop (its stdin closes), then kills it if it takes too long.
-async fn end(mut child: Child) -> Result<()> {
-    drop(child.stdin.take());
+async fn end(mut child: Child, stdin: tokio::process::ChildStdin) -> Result<()> {
+    drop(stdin);
     if tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .is_err()
@@ -368,7 +400,13 @@ fn memory_of(pid: u32) -> Option<(u64, u64)> {
         status
             .lines()
             .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
             .map(|kib| kib * 1024)
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))

@@ -85,7 +85,7 @@ impl Warehouse {
     /// Runs a query that must succeed; returns its rows.
     pub async fn sql(&self, sql: &str) -> Vec<Vec<Value>> {
         let (status, body) = self.sql_response(json!({ "sql": sql })).await;
-        assert_eq!(status, 200, "{sql}: {body}");
+        assert_eq!(status, 200, "{sql}: {body}; log: {}", self.log_text());
         serde_json::from_value(body["rows"].clone()).expect("rows")
     }
 

@@ -6,6 +6,7 @@
 //! `{"tests": [{"name", "passed", "detail"}]}`. The run fails if any case failed.
 
 mod cases;
+mod sql_sandbox;
 
 use std::path::PathBuf;
 use std::time::Instant;
