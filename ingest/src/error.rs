@@ -1,4 +1,4 @@
-//! Every refusal is JSON: `{"error": {"code", "message", "line"?, "index"?, "failed"?}}` with a
+//! Every refusal is JSON: `{"error": {"code", "message", "field"?, "line"?, "index"?, "failed"?}}` with a
 //! stable `code` for programs and a `message` for people. 5xx causes are logged, not leaked.
 
 use axum::Json;
@@ -23,10 +23,12 @@ pub enum ApiError {
     /// Not JSON at all: a syntax error or truncated input.
     #[error("malformed JSON: {message}")]
     Malformed { message: String, line: usize },
-    /// JSON, but not a valid event.
+    /// JSON, but not a valid event. `field` is the JSON path of the offending value within
+    /// the event (`payload.delivery.over`), when one value is to blame.
     #[error("invalid event: {message}")]
     InvalidEvent {
         message: String,
+        field: Option<String>,
         line: Option<usize>,
         index: usize,
     },
@@ -50,6 +52,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// What went wrong, for people.
     pub message: String,
+    /// For `invalid_event`: the JSON path, within the event, of the value at fault, e.g.
+    /// `payload.delivery.over` or `seq`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     /// 1-based line of the body where the problem is (NDJSON, or a JSON syntax error).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
@@ -97,13 +103,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let (line, index, failed) = match &self {
-            ApiError::Malformed { line, .. } => (Some(*line), None, None),
-            ApiError::InvalidEvent { line, index, .. } => (*line, Some(*index), None),
+        let (field, line, index, failed) = match &self {
+            ApiError::Malformed { line, .. } => (None, Some(*line), None, None),
+            ApiError::InvalidEvent {
+                field, line, index, ..
+            } => (field.clone(), *line, Some(*index), None),
             ApiError::Busy { failed, .. } | ApiError::Unavailable { failed, .. } => {
-                (None, None, Some(failed.clone()))
+                (None, None, None, Some(failed.clone()))
             }
-            _ => (None, None, None),
+            _ => (None, None, None, None),
         };
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");
@@ -112,6 +120,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code().to_owned(),
                 message: self.to_string(),
+                field,
                 line,
                 index,
                 failed,

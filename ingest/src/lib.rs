@@ -1,8 +1,9 @@
 //! The ingest API: the platform's front door.
 //!
 //! `POST /v1/events` takes NDJSON or JSON events from authenticated producers, validates every
-//! one ([`decode`]), produces them to `match-events` keyed by match id and answers 202 only
-//! once the broker acknowledged them all ([`publish`]). Refusals are JSON with a stable code
+//! one ([`decode`], reading JSON as the published schema describes it: [`strict`]), produces
+//! them to `match-events` keyed by match id and answers 202 only once the broker acknowledged
+//! them all ([`publish`]). Refusals are JSON with a stable code
 //! ([`error`]); overload and broker outages are 429/503 with `Retry-After`, never a silent drop.
 //!
 //! [`run`] is the whole service; `main.rs` only parses flags and sets up logging.
@@ -15,6 +16,7 @@ mod metrics;
 pub mod openapi;
 pub mod publish;
 pub mod serve;
+pub mod strict;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -188,6 +188,22 @@ async fn openapi_and_event_schema_are_served() {
     let doc: Value = serde_json::from_slice(&bytes).expect("json");
     assert!(doc["paths"]["/v1/events"]["post"].is_object());
     assert!(doc["components"]["schemas"]["Delivery"].is_object());
+    // The bounds the validator enforces are published (the values the schema fuzzer once
+    // found allowed by the schema and refused by the server).
+    let event = &doc["components"]["schemas"]["Event"]["properties"];
+    assert_eq!(event["seq"]["maximum"], cricket::validate::MAX_SEQ);
+    assert_eq!(event["seq"]["minimum"], 1);
+    assert_eq!(
+        (&event["schema"]["minimum"], &event["schema"]["maximum"]),
+        (&Value::from(1), &Value::from(1))
+    );
+    assert_eq!(event["match_id"]["minLength"], 1);
+    let body = &doc["paths"]["/v1/events"]["post"]["requestBody"]["content"];
+    assert_eq!(body["application/x-ndjson"]["schema"]["minItems"], 1);
+    assert_eq!(
+        body["application/json"]["schema"]["oneOf"][1]["minItems"],
+        1
+    );
 
     let response = app()
         .oneshot(
@@ -205,6 +221,10 @@ async fn openapi_and_event_schema_are_served() {
         .to_bytes();
     let schema: Value = serde_json::from_slice(&bytes).expect("json");
     assert_eq!(schema["$ref"], "#/$defs/Event");
+    assert_eq!(
+        schema["$defs"]["Delivery"]["properties"]["over"]["maximum"],
+        cricket::validate::MAX_OVERS - 1
+    );
     assert!(
         !serde_json::to_string(&schema)
             .expect("json")

@@ -346,3 +346,90 @@ async fn a_full_producer_queue_is_429_naming_what_was_not_accepted() {
     }
     server.shutdown().await;
 }
+
+/// An event of match `id` that is valid on its own.
+fn innings_ended(id: &str, seq: u64) -> serde_json::Value {
+    serde_json::json!({
+        "schema": 1, "match_id": id, "seq": seq, "time": "2024-05-01T12:00:00Z",
+        "payload": {"innings_ended": {"innings": 1, "reason": "all_out"}}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_bound_values_are_422_naming_the_field_and_nothing_is_produced() {
+    use cricket::validate::{MAX_INNINGS, MAX_NAME_LEN, MAX_SEQ};
+    let brokers = brokers();
+    let topic = unique("ingest-bounds");
+    create_topic(&brokers, &topic).await;
+    let server = Server::start(&brokers, &topic, &[]).await;
+    let far_future = (chrono::Utc::now() + chrono::TimeDelta::days(2)).to_rfc3339();
+    // (pointer, value, the field the 422 must name)
+    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+        ("/seq", serde_json::json!(i64::MAX - 1), "seq"),
+        ("/seq", serde_json::json!(MAX_SEQ + 1), "seq"),
+        ("/schema", serde_json::json!(0), "schema"),
+        ("/match_id", serde_json::json!(""), "match_id"),
+        ("/time", serde_json::json!("1876-12-31T23:59:59Z"), "time"),
+        ("/time", serde_json::json!(far_future), "time"),
+        (
+            "/payload/innings_ended/innings",
+            serde_json::json!(MAX_INNINGS + 1),
+            "payload.innings_ended.innings",
+        ),
+        (
+            "/payload/innings_ended/penalty_runs",
+            serde_json::json!(u32::MAX),
+            "payload.innings_ended.penalty_runs",
+        ),
+        (
+            "/payload/innings_ended/absent_hurt",
+            serde_json::json!(["x".repeat(MAX_NAME_LEN + 1)]),
+            "payload.innings_ended.absent_hurt[0]",
+        ),
+        (
+            "/payload/innings_ended/absent_hurt",
+            serde_json::json!(vec!["A"; 12]),
+            "payload.innings_ended.absent_hurt",
+        ),
+    ];
+    let match_id = unique("bounds");
+    for (pointer, value, field) in cases {
+        let mut bad = innings_ended(&match_id, 2);
+        let (parent, key) = pointer.rsplit_once('/').expect("pointer");
+        bad.pointer_mut(parent).expect("parent")[key] = value.clone();
+        // A valid event first: the request is all or nothing, so it must not be produced either.
+        let body = format!("{}\n{bad}", innings_ended(&match_id, 1));
+        let response = server.post(body).await;
+        assert_eq!(response.status(), 422, "{pointer} = {value}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "invalid_event", "{body}");
+        assert_eq!(body["error"]["field"], field, "{pointer} = {value}: {body}");
+        assert_eq!(body["error"]["index"], 1, "{body}");
+    }
+    for (content_type, empty) in [("application/json", "[]"), ("application/x-ndjson", "\n")] {
+        let response = reqwest::Client::new()
+            .post(server.url("/v1/events"))
+            .bearer_auth(TOKEN)
+            .header("content-type", content_type)
+            .body(empty)
+            .send()
+            .await
+            .expect("ingest answers");
+        assert_eq!(response.status(), 400, "{content_type} {empty:?}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "empty");
+    }
+
+    // One accepted event afterwards: the topic holds it and nothing else.
+    let sentinel = unique("sentinel");
+    let response = server.post(innings_ended(&sentinel, 1).to_string()).await;
+    assert_eq!(response.status(), 202);
+    let records = read_topic(&brokers, &topic, 1).await;
+    let keys: Vec<&str> = records.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        keys,
+        [sentinel.as_str()],
+        "only the accepted event was produced"
+    );
+    server.shutdown().await;
+}
