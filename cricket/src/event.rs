@@ -31,9 +31,9 @@ pub struct Event {
     pub payload: Payload,
 }
 
-/// What happened. Serialized externally tagged: `{"delivery": {...}}`.
+/// What happened. Serialized externally tagged: `{"delivery": {...}}`, exactly one key (its
+/// schema is written by hand in [`crate::schema`] to say so).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Payload {
     MatchStarted(MatchStarted),
@@ -454,7 +454,8 @@ pub enum Outcome {
     Draw,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Read by hand ([`Margin::deserialize`]) so that only an object is a margin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Margin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -471,6 +472,44 @@ pub struct Margin {
 impl Margin {
     pub fn is_empty(&self) -> bool {
         self.runs.is_none() && self.wickets.is_none() && self.innings.is_none()
+    }
+}
+
+/// A derived `Deserialize` would also take an array of the three numbers: `Outcome` is
+/// internally tagged, so serde buffers its fields and reads the margin from that buffer, where
+/// ingest's strict reader cannot ask for an object. The published schema says object, so this
+/// reads a map and nothing else (unknown keys are ignored, as for every other type).
+impl<'de> Deserialize<'de> for Margin {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Margin, D::Error> {
+        struct Fields;
+
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Margin;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("an object with runs, wickets or innings")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Margin, A::Error> {
+                let mut margin = Margin::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "runs" => margin.runs = map.next_value()?,
+                        "wickets" => margin.wickets = map.next_value()?,
+                        "innings" => margin.innings = map.next_value()?,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(margin)
+            }
+        }
+
+        deserializer.deserialize_map(Fields)
     }
 }
 

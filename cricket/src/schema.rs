@@ -8,10 +8,19 @@
 //! rules across fields (runs add up, the two teams differ, a squad's team is one of them) and
 //! the one bound that needs a clock (an event at most a day ahead of ingest's).
 
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Ref, Schema, SchemaFormat, Type};
-use utoipa::openapi::{KnownFormat, RefOr};
+use std::borrow::Cow;
 
-use crate::event::SCHEMA_VERSION;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Ref, Schema, SchemaFormat,
+    Type,
+};
+use utoipa::openapi::{KnownFormat, RefOr};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::event::{
+    Delivery, Fielder, InningsEnded, InningsStarted, MatchEnded, MatchStarted, Payload,
+    Replacement, SCHEMA_VERSION, Squad, Wicket,
+};
 use crate::validate::{
     MAX_BALL_IN_OVER, MAX_BALLS_PER_OVER, MAX_COMMENTARY_LEN, MAX_EXTRAS_PER_DELIVERY, MAX_INNINGS,
     MAX_INNINGS_BALLS, MAX_LISTED_PLAYERS, MAX_MARGIN_INNINGS, MAX_MATCH_ID_LEN, MAX_MATCH_RUNS,
@@ -328,6 +337,68 @@ pub fn margin_innings() -> Schema {
     integer(0, u64::from(MAX_MARGIN_INNINGS), true).into()
 }
 
+/// The payload's kinds and the type each carries.
+const PAYLOAD_KINDS: [&str; 5] = [
+    "match_started",
+    "innings_started",
+    "delivery",
+    "innings_ended",
+    "match_ended",
+];
+const PAYLOAD_TYPES: [&str; 5] = [
+    "MatchStarted",
+    "InningsStarted",
+    "Delivery",
+    "InningsEnded",
+    "MatchEnded",
+];
+
+impl PartialSchema for Payload {
+    /// One object with exactly one key, the kind: serde refuses a second key as malformed
+    /// JSON, so the schema must not allow one (the derived schema did).
+    fn schema() -> RefOr<Schema> {
+        let mut one_of = OneOfBuilder::new();
+        for (kind, type_name) in PAYLOAD_KINDS.into_iter().zip(PAYLOAD_TYPES) {
+            one_of = one_of.item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property(kind, Ref::from_schema_name(type_name))
+                    .required(kind)
+                    .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false))),
+            );
+        }
+        one_of
+            .description(Some(
+                "What happened: an object with exactly one key, the kind of event.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Payload {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Payload")
+    }
+
+    /// Every schema the payload refers to, including those only the hand-written list
+    /// schemas above name (squads, wickets, fielders, replacements), which the derive cannot see.
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        fn add<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            schemas.push((T::name().into_owned(), T::schema()));
+            T::schemas(schemas);
+        }
+        add::<MatchStarted>(schemas);
+        add::<InningsStarted>(schemas);
+        add::<Delivery>(schemas);
+        add::<InningsEnded>(schemas);
+        add::<MatchEnded>(schemas);
+        add::<Squad>(schemas);
+        add::<Wicket>(schemas);
+        add::<Fielder>(schemas);
+        add::<Replacement>(schemas);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,5 +419,43 @@ mod tests {
             year_pattern(),
             "^(1(8(7[7-9]|[8-9][0-9])|9[0-9]{2})|[2-9][0-9]{3})-"
         );
+    }
+
+    #[derive(utoipa::OpenApi)]
+    #[openapi(components(schemas(crate::Event)))]
+    struct Doc;
+
+    /// Every `$ref` in the document names a schema it holds (the list schemas refer by name).
+    #[test]
+    fn every_reference_resolves() {
+        use utoipa::OpenApi;
+        let doc = serde_json::to_value(Doc::openapi()).unwrap_or_default();
+        let schemas = &doc["components"]["schemas"];
+        let mut stack = vec![&doc];
+        let mut refs = 0;
+        while let Some(value) = stack.pop() {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                        let name = target.trim_start_matches("#/components/schemas/");
+                        assert!(
+                            schemas.get(name).is_some(),
+                            "{target} is not in the document"
+                        );
+                        refs += 1;
+                    }
+                    stack.extend(map.values());
+                }
+                serde_json::Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+        assert!(refs > 10, "only {refs} references");
+        for name in PAYLOAD_TYPES
+            .iter()
+            .chain(&["Squad", "Wicket", "Fielder", "Replacement"])
+        {
+            assert!(schemas.get(name).is_some(), "{name} missing");
+        }
     }
 }

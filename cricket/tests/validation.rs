@@ -589,3 +589,24 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_margin_is_an_object_only() {
+    let ended = &every_kind()[4];
+    let as_array = with(
+        ended,
+        "/payload/match_ended/outcome/margin",
+        json!([null, null]),
+    );
+    assert!(check(as_array).expect_err("array").starts_with("decode"));
+    let unknown = with(
+        ended,
+        "/payload/match_ended/outcome/margin",
+        json!({"balls": 3}),
+    );
+    assert_eq!(
+        check(unknown),
+        Ok(()),
+        "unknown keys are ignored, as elsewhere"
+    );
+}
