@@ -28,10 +28,13 @@ const DUCKDB_NPM_PACKAGE: &str = "@duckdb/node-bindings-linux-x64@1.5.6-r.1";
 /// The official Python package of the same DuckDB version, which the warehouse's tests use
 /// to prove the database file opens outside the warehouse.
 const DUCKDB_PYTHON_VERSION: &str = "1.5.6";
+/// The API fuzzer ingest's contract test runs against `/openapi.json` (PyPI `schemathesis`).
+const SCHEMATHESIS_VERSION: &str = "4.32.5";
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Also install what the tests need (Chromium and playwright-core for browser tests).
+    /// Also install what the tests need (Chromium and playwright-core for browser tests,
+    /// schemathesis for the API contract tests).
     #[arg(long)]
     test: bool,
 }
@@ -54,6 +57,7 @@ pub(crate) fn ensure(for_tests: bool) -> Result<()> {
         ensure_docker_compose()?;
         ensure_playwright()?;
         ensure_python_duckdb()?;
+        ensure_schemathesis()?;
     }
     Ok(())
 }
@@ -313,6 +317,40 @@ fn ensure_python_duckdb() -> Result<()> {
         "install",
         "--quiet",
         &format!("duckdb=={DUCKDB_PYTHON_VERSION}"),
+    ]);
+    run_checked(install)
+}
+
+/// The `schemathesis` command in its own venv (its dependencies stay apart from duckdb's);
+/// ingest's contract test finds it here through `CRICKET_TOOLS_DIR`.
+fn schemathesis_binary() -> PathBuf {
+    tools_dir().join("schemathesis/bin/schemathesis")
+}
+
+fn ensure_schemathesis() -> Result<()> {
+    let binary = schemathesis_binary();
+    let wanted = format!("version {SCHEMATHESIS_VERSION}");
+    if version_of(&binary.display().to_string()).is_some_and(|v| v.ends_with(&wanted)) {
+        return Ok(());
+    }
+    say(format!(
+        "installing schemathesis {SCHEMATHESIS_VERSION} in a venv (fuzzes the APIs against \
+         their OpenAPI documents in tests)"
+    ));
+    let venv = tools_dir().join("schemathesis");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let mut create = Command::new("python3");
+        create.args(["-m", "venv"]).arg(&venv);
+        run_checked(create)?;
+    }
+    let mut install = Command::new(&python);
+    install.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        &format!("schemathesis=={SCHEMATHESIS_VERSION}"),
     ]);
     run_checked(install)
 }
