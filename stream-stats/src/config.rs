@@ -35,14 +35,33 @@ pub struct Config {
     /// less to replay after a crash, longer means fewer snapshot writes.
     #[arg(long, env = "STATS_SNAPSHOT_INTERVAL_MS", default_value_t = 1_000)]
     pub snapshot_interval_ms: u64,
-    /// Allowed `Origin` values for WebSocket clients, comma-separated; `*` allows any.
+    /// Web pages (`Origin` values) allowed to open a WebSocket here, comma-separated; `*`
+    /// allows any. The default is the dashboard on this machine; browsers reach stream-stats
+    /// through the dashboard's relay, which sends no `Origin`, as other non-browser clients do.
     #[arg(
         long,
         env = "STATS_ALLOWED_ORIGINS",
-        default_value = "*",
+        default_value = "http://127.0.0.1:3000,http://localhost:3000",
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
+    /// Most subscriptions (matches, plus the match list) one WebSocket connection may hold; a
+    /// subscribe beyond it is answered with an error message naming the limit.
+    #[arg(long, env = "STATS_WS_MAX_SUBSCRIPTIONS", default_value_t = 64)]
+    pub ws_max_subscriptions: usize,
+    /// Most WebSocket connections open at once from one client address (IPv6: one /64); more
+    /// are refused with 429 before the upgrade. 0: no cap. The default leaves room for a
+    /// dashboard relay or load balancer, which carries many viewers from one address, while
+    /// one host cannot take every socket; viewers themselves are capped at the edge
+    /// (`WEB_WS_MAX_PER_IP`).
+    #[arg(long, env = "STATS_WS_MAX_PER_IP", default_value_t = 4_096)]
+    pub ws_max_per_ip: usize,
+    /// Most matches held in memory (live and finished: about 30 KiB each, so ~300 MB at the
+    /// default). Events of a further new match are refused and dead-lettered (reason "store
+    /// full"), so a flood of made-up match ids cannot grow memory without bound; matches
+    /// already held keep scoring. Snapshots restored at start are loaded whatever the cap.
+    #[arg(long, env = "STATS_MAX_MATCHES", default_value_t = 10_000)]
+    pub max_matches: usize,
     /// Largest message a WebSocket client may send, in bytes.
     #[arg(long, env = "STATS_WS_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024)]
     pub ws_max_message_bytes: usize,

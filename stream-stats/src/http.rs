@@ -24,6 +24,9 @@ pub struct AppState {
     pub allowed_origins: Arc<[String]>,
     pub ws_max_message_bytes: usize,
     pub ws_send_timeout: Duration,
+    pub ws_max_subscriptions: usize,
+    /// Open WebSockets per client address.
+    pub ws_per_ip: Arc<platform::limits::PerAddress>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -64,7 +64,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     tracing::info!(?config, addr = %listener.local_addr()?, "stream-stats starting");
-    let store = Arc::new(store::Store::new(config.ws_buffer));
+    let store = Arc::new(store::Store::with_max_matches(
+        config.ws_buffer,
+        config.max_matches,
+    ));
     let progress = Arc::new(progress::Progress::default());
     let ready = Arc::new(AtomicBool::new(false));
     let state = http::AppState {
@@ -74,6 +77,8 @@ pub async fn run(
         allowed_origins: config.allowed_origins.clone().into(),
         ws_max_message_bytes: config.ws_max_message_bytes,
         ws_send_timeout: config.ws_send_timeout(),
+        ws_max_subscriptions: config.ws_max_subscriptions,
+        ws_per_ip: platform::limits::PerAddress::new(config.ws_max_per_ip),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_requested = stop_rx.clone();
@@ -85,9 +90,13 @@ pub async fn run(
     };
     // Serve health from the start; readiness follows the restore.
     let server = tokio::spawn(
-        axum::serve(listener, http::router(state))
-            .with_graceful_shutdown(stopped())
-            .into_future(),
+        // The peer's address is what WebSocket connections are counted by.
+        axum::serve(
+            listener,
+            http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped())
+        .into_future(),
     );
     let shutdown_signal = tokio::spawn(async move {
         shutdown.await;

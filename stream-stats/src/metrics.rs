@@ -8,7 +8,12 @@
 //!   and dead-lettered (by the owning instance).
 //! - `stream_stats_snapshots_total`, `stream_stats_checkpoint_seconds`, `stream_stats_checkpoint_failures_total`.
 //! - `stream_stats_owned_partitions`, `stream_stats_matches`.
+//! - `stream_stats_store_full_total`: events of new matches refused (and dead-lettered)
+//!   because the store held `STATS_MAX_MATCHES`.
 //! - `stream_stats_ws_clients`, `stream_stats_ws_slow_clients_total{action}`.
+//! - `stream_stats_ws_refused_total{reason}`: connections refused before the upgrade
+//!   (`per_ip`, `origin`); `stream_stats_ws_subscriptions_refused_total`: subscribe requests
+//!   past the per-connection cap.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -86,4 +91,16 @@ pub(crate) fn ws_clients(delta: f64) {
 
 pub(crate) fn slow_client(action: &'static str) {
     metrics::counter!("stream_stats_ws_slow_clients_total", "action" => action).increment(1);
+}
+
+pub(crate) fn store_full() {
+    metrics::counter!("stream_stats_store_full_total").increment(1);
+}
+
+pub(crate) fn ws_refused(reason: &'static str) {
+    metrics::counter!("stream_stats_ws_refused_total", "reason" => reason).increment(1);
+}
+
+pub(crate) fn subscriptions_refused() {
+    metrics::counter!("stream_stats_ws_subscriptions_refused_total").increment(1);
 }

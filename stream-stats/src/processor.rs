@@ -58,6 +58,14 @@ fn handle(message: &BorrowedMessage<'_>, store: &Store, progress: &Progress) {
                 tracing::warn!(match_id = %event.match_id, expected, got, partition, offset, "sequence gap: match marked stale");
             }
             Outcome::Refused(reason) => unusable(message, progress, reason),
+            Outcome::Full { limit } => {
+                metrics::store_full();
+                let reason = format!(
+                    "store full: {limit} matches held (STATS_MAX_MATCHES); match {} refused",
+                    event.match_id
+                );
+                unusable(message, progress, reason);
+            }
         },
         Err(reason) => unusable(message, progress, reason),
     }

@@ -29,6 +29,11 @@ pub enum Outcome {
     },
     /// The event contradicts the match so far (it goes to the dead-letter topic).
     Refused(String),
+    /// The event is for a match the store does not hold, and it already holds its most
+    /// matches (it goes to the dead-letter topic).
+    Full {
+        limit: usize,
+    },
 }
 
 /// The value of a record in the compacted `scoreboards` topic.
@@ -113,15 +118,23 @@ pub struct Store {
     matches: RwLock<HashMap<String, Entry>>,
     list: broadcast::Sender<Bytes>,
     buffer: usize,
+    /// Most matches held; events of further new matches are refused.
+    max_matches: usize,
 }
 
 impl Store {
-    /// `buffer`: deltas kept per channel for clients that fall behind.
+    /// `buffer`: deltas kept per channel for clients that fall behind. No cap on matches.
     pub fn new(buffer: usize) -> Store {
+        Store::with_max_matches(buffer, usize::MAX)
+    }
+
+    /// Like [`Store::new`], holding at most `max_matches` matches.
+    pub fn with_max_matches(buffer: usize, max_matches: usize) -> Store {
         Store {
             matches: RwLock::new(HashMap::new()),
             list: broadcast::channel(buffer.max(16) * 4).0,
             buffer: buffer.max(16),
+            max_matches,
         }
     }
 
@@ -142,6 +155,12 @@ impl Store {
     pub fn apply(&self, partition: i32, event: &Event, ingested_at_ms: Option<i64>) -> Outcome {
         let mut matches = self.write();
         let buffer = self.buffer;
+        // Checked before an entry exists: a refused match costs nothing to keep refusing.
+        if matches.len() >= self.max_matches && !matches.contains_key(&event.match_id) {
+            return Outcome::Full {
+                limit: self.max_matches,
+            };
+        }
         let entry = matches
             .entry(event.match_id.clone())
             .or_insert_with(|| Entry::new(&event.match_id, partition, buffer));
@@ -186,7 +205,10 @@ impl Store {
         }
     }
 
-    /// Loads a durable snapshot, unless the store already has something newer.
+    /// Loads a durable snapshot, unless the store already has something newer. Not capped:
+    /// a snapshot is a match this store (or its predecessor) accepted, and refusing it now
+    /// would serve less after a restart than before; new matches are refused while the store
+    /// holds its most.
     pub fn restore(&self, record: SnapshotRecord) {
         let mut matches = self.write();
         let id = record.scoreboard.match_id.clone();
@@ -374,6 +396,36 @@ mod tests {
         assert_eq!(
             fresh.scorecard("1298152"),
             store_after(&events[..12]).scorecard("1298152")
+        );
+    }
+
+    #[test]
+    fn a_full_store_refuses_new_matches_but_keeps_scoring_the_ones_it_holds() {
+        let store = Store::with_max_matches(16, 2);
+        let events = events();
+        let renamed = |id: &str, event: &Event| Event {
+            match_id: id.to_owned(),
+            ..event.clone()
+        };
+        assert_eq!(
+            store.apply(0, &renamed("a", &events[0]), None),
+            Outcome::Applied
+        );
+        assert_eq!(
+            store.apply(0, &renamed("b", &events[0]), None),
+            Outcome::Applied
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                store.apply(0, &renamed("c", &events[0]), None),
+                Outcome::Full { limit: 2 }
+            );
+        }
+        assert_eq!(store.len(), 2);
+        assert!(store.subscribe_match("c").is_none());
+        assert_eq!(
+            store.apply(0, &renamed("a", &events[1]), None),
+            Outcome::Applied
         );
     }
 

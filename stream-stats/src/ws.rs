@@ -5,12 +5,21 @@
 //! snapshot of what it follows instead of the deltas it missed; if its socket stops accepting
 //! writes for the send timeout, it is disconnected. Memory per client is its receivers and the
 //! one message being written, whatever the client does.
+//!
+//! What one client can take is bounded: messages of `STATS_WS_MAX_MESSAGE_BYTES`,
+//! `STATS_WS_MAX_SUBSCRIPTIONS` subscriptions per connection (a subscribe past it is answered
+//! with an error, and nothing of it is done), `STATS_WS_MAX_PER_IP` connections per address
+//! (429 before the upgrade). An unknown match is answered `not_found` and leaves nothing behind:
+//! the store only ever holds matches the event stream created.
 
+use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::Extension;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use cricket::live::{ClientMessage, ServerMessage};
@@ -25,31 +34,57 @@ use crate::metrics;
 /// Server pings this often; a client silent for three pings is gone.
 const PING_EVERY: Duration = Duration::from_secs(20);
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
-/// Most subscriptions one client may hold.
-const MAX_SUBSCRIPTIONS: usize = 64;
 /// Key of the match-list subscription in a client's stream map (match ids cannot contain it).
 const LIST: &str = "#list";
 
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if !origin_allowed(&state.allowed_origins, origin) {
+        metrics::ws_refused("origin");
         return json_error(
             StatusCode::FORBIDDEN,
             "origin_not_allowed",
-            "this origin may not open a WebSocket here",
+            "this origin may not open a WebSocket here (see STATS_ALLOWED_ORIGINS)",
         );
     }
+    // Held for the socket's life; a router served without peer addresses (in-process tests)
+    // has nothing to count by.
+    let permit = match peer {
+        Some(Extension(ConnectInfo(peer))) => match state.ws_per_ip.try_acquire(peer.ip()) {
+            Some(permit) => Some(permit),
+            None => {
+                metrics::ws_refused("per_ip");
+                let mut refusal = json_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_connections",
+                    &format!(
+                        "at most {} WebSocket connections per client address; close one first",
+                        state.ws_per_ip.max()
+                    ),
+                );
+                refusal
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+                return refusal;
+            }
+        },
+        None => None,
+    };
     // Small buffers: tungstenite's defaults (128 KiB each way) would cost a quarter of a
     // megabyte per idle client. Writes go straight to the socket (no write batching).
     ws.max_message_size(state.ws_max_message_bytes)
         .max_frame_size(state.ws_max_message_bytes)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| serve(socket, state))
+        .on_upgrade(move |socket| async move {
+            let _permit = permit;
+            serve(socket, state).await;
+        })
         .into_response()
 }
 
@@ -176,9 +211,25 @@ fn apply(
     let mut replies = Vec::new();
     match request {
         ClientMessage::Subscribe { list, matches } => {
-            if subscriptions.len() + matches.len() + usize::from(list) > MAX_SUBSCRIPTIONS {
+            // What the request would add: subscribing again to something held only refreshes
+            // its snapshot. Unknown matches count too, so one request's work stays bounded.
+            let mut adding: HashSet<&str> = matches
+                .iter()
+                .map(String::as_str)
+                .filter(|id| !subscriptions.contains_key(*id))
+                .collect();
+            if list && !subscriptions.contains_key(LIST) {
+                adding.insert(LIST);
+            }
+            let max = state.ws_max_subscriptions;
+            if subscriptions.len() + adding.len() > max {
+                metrics::subscriptions_refused();
                 return vec![error(&format!(
-                    "at most {MAX_SUBSCRIPTIONS} subscriptions per connection"
+                    "too many subscriptions: at most {max} per connection; this one holds {} and \
+                     the request would add {}. Nothing was subscribed: unsubscribe first or open \
+                     another connection",
+                    subscriptions.len(),
+                    adding.len()
                 ))];
             }
             if list && let Some(snapshot) = resubscribe(state, subscriptions, LIST) {
@@ -269,6 +320,8 @@ mod tests {
             allowed_origins: Arc::from(vec!["*".to_owned()]),
             ws_max_message_bytes: 1024,
             ws_send_timeout: Duration::from_secs(30),
+            ws_max_subscriptions: 64,
+            ws_per_ip: platform::limits::PerAddress::new(0),
         };
         // A sink that holds one message and then blocks until the test reads: a slow reader.
         let (sink, mut outgoing) = mpsc::channel::<Message>(0);

@@ -13,6 +13,11 @@ pub struct Stats(Service);
 
 impl Stats {
     pub async fn start(topics: &Topics) -> Stats {
+        Stats::start_with(topics, &[]).await
+    }
+
+    /// With `extra` settings on top of the tests' usual ones.
+    pub async fn start_with(topics: &Topics, extra: &[(&str, &str)]) -> Stats {
         let log = std::env::temp_dir().join(format!("{}-stats.log", unique(&topics.group)));
         let env = [
             ("KAFKA_BROKERS", brokers()),
@@ -23,6 +28,10 @@ impl Stats {
             ("STATS_SNAPSHOT_INTERVAL_MS", "200".to_owned()),
             ("STATS_WS_BUFFER", "16".to_owned()),
         ];
+        let env: Vec<(&str, String)> = env
+            .into_iter()
+            .chain(extra.iter().map(|(k, v)| (*k, (*v).to_owned())))
+            .collect();
         Stats(
             Service::start(
                 "stream-stats",
