@@ -55,6 +55,10 @@ pub(crate) const ALL: &[(&str, &str)] = &[
         "100+ escape attempts in 11 classes, judged by effect: nothing written, read or carried over, memory bounded",
     ),
     (
+        "hostile_neighbours",
+        "SQL bombs, scans and floods while 20 real matches replay: scorecards exact, freshness p99 < 1 s",
+    ),
+    (
         "auth",
         "ingest refuses missing and wrong tokens; read-only endpoints stay read-only",
     ),
@@ -66,6 +70,7 @@ pub(crate) async fn run(name: &str) -> Outcome {
         "kill_warehouse" => kill_warehouse().await,
         "broker_restart" => broker_restart().await,
         "sql_sandbox" => super::sql_sandbox::run().await,
+        "hostile_neighbours" => super::hostile_neighbours::run().await,
         "graceful_shutdown" => graceful_shutdown().await,
         "ingest_fuzz" => ingest_fuzz().await,
         "poison_records" => poison_records().await,
@@ -305,14 +310,14 @@ fn records_in_topic(brokers: &str) -> Result<i64> {
 }
 
 /// The 20 real matches being replayed through a stack, with what they should score.
-struct Replay {
-    want: std::collections::BTreeMap<String, serde_json::Value>,
-    files: Vec<String>,
-    simulator: crate::process::Running,
+pub(super) struct Replay {
+    pub(super) want: std::collections::BTreeMap<String, serde_json::Value>,
+    pub(super) files: Vec<String>,
+    pub(super) simulator: crate::process::Running,
 }
 
 /// Starts replaying every real match at [`REPLAY_SPEED`].
-fn replay_all(stack: &Stack) -> Result<Replay> {
+pub(super) fn replay_all(stack: &Stack) -> Result<Replay> {
     let want = expected()?;
     let ids: Vec<&String> = want.keys().collect();
     let files = real_match_files(&ids);

@@ -6,6 +6,7 @@
 //! `{"tests": [{"name", "passed", "detail"}]}`. The run fails if any case failed.
 
 mod cases;
+mod hostile_neighbours;
 mod sql_sandbox;
 
 use std::path::PathBuf;
