@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use cricket::MatchSummary;
-use platform::kafka;
 use platform::local_broker::Storage;
 
 use crate::process::{Profile, Running, binary, cargo_build, port_in_use};
@@ -50,7 +49,9 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     say(format!("broker ready on {}", broker.brokers()));
 
     let logs = data_dir().join("logs");
-    let token = format!("demo-{}-{}", std::process::id(), kafka::now_ms());
+    // A fresh secret each run, known only to this process and its children: ingest listens on
+    // 127.0.0.1, but other local users should not be able to write events either.
+    let token = random_token()?;
     let mut ingest = Command::new(binary("ingest", Profile::Debug));
     ingest
         .env("INGEST_TOKEN", &token)
@@ -148,6 +149,17 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     drop(broker);
     say("demo stopped");
     Ok(())
+}
+
+/// 128 bits from the kernel, as hex.
+fn random_token() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(format!(
+        "demo-{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
 }
 
 /// Redraws a table of every match from stream-stats' `GET /v1/matches`.

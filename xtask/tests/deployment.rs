@@ -1,8 +1,10 @@
 //! Keeps docker-compose.yml and the Dockerfile honest on machines without a Docker engine:
 //! Compose itself validates the file; every environment variable it sets must be a real flag
 //! of the binary it runs (read from that binary's `--help`); every service must listen on its
-//! default port, publish it and health-check it; the topics it creates must be the platform's
-//! contract; the Dockerfile must pin the toolchain and the wasm-bindgen CLI this workspace uses.
+//! default port and health-check it; only the dashboard may be published, on 127.0.0.1 unless
+//! the operator says otherwise; there is no default ingest token; the topics it creates must be
+//! the platform's contract; the Dockerfile must pin the toolchain and the wasm-bindgen CLI this
+//! workspace uses.
 //!
 //! Needs `docker-compose` (`cargo xtask setup --test` installs Debian's) and the binaries
 //! (`cargo xtask test` builds them).
@@ -33,19 +35,36 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// The Compose file as Compose itself resolves it (anchors merged, defaults filled), as JSON.
-fn resolved_compose() -> Value {
-    let output = Command::new("docker-compose")
+/// A token for the resolved file: Compose refuses to resolve it without one.
+const TOKEN: &str = "deployment-test-token";
+
+/// `docker-compose config` with `INGEST_TOKEN` and `WEB_PUBLISH` taken only from `env` (not
+/// from whoever runs the test): its YAML on success, its complaint on failure.
+fn compose_config(env: &[(&str, &str)]) -> Result<Vec<u8>, String> {
+    let mut command = Command::new("docker-compose");
+    command
         .args(["-f", "docker-compose.yml", "config"])
         .current_dir(root())
         .env_remove("INGEST_TOKEN")
+        .env_remove("WEB_PUBLISH");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command
         .output()
         .expect("docker-compose runs (`cargo xtask setup --test` installs it)");
-    assert!(
-        output.status.success(),
-        "docker-compose rejects the file: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// The Compose file as Compose itself resolves it with `env` (anchors merged, defaults
+/// filled), as JSON.
+fn resolved_compose_with(env: &[(&str, &str)]) -> Value {
+    let yaml =
+        compose_config(env).unwrap_or_else(|err| panic!("docker-compose rejects the file: {err}"));
     // Debian's docker-compose prints YAML; its own YAML library turns it into JSON.
     let mut to_json = Command::new("python3")
         .args([
@@ -61,10 +80,42 @@ fn resolved_compose() -> Value {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(&output.stdout)
+        .write_all(&yaml)
         .expect("write");
     let json = to_json.wait_with_output().expect("python3 output");
     serde_json::from_slice(&json.stdout).expect("compose config as JSON")
+}
+
+fn resolved_compose() -> Value {
+    resolved_compose_with(&[("INGEST_TOKEN", TOKEN)])
+}
+
+/// (host address, host port, container port) of one `ports` entry, in either of the forms
+/// Compose versions print: "127.0.0.1:3000:3000" or {"host_ip", "published", "target"}.
+fn published(port: &Value) -> (Option<String>, String, String) {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if let Some(short) = port.as_str() {
+        // Compose 1.x prints "127.0.0.1:3000:3000/tcp".
+        let short = short.strip_suffix("/tcp").unwrap_or(short);
+        let parts: Vec<&str> = short.split(':').collect();
+        return match parts.as_slice() {
+            [host, published, target] => (
+                Some((*host).to_owned()),
+                (*published).to_owned(),
+                (*target).to_owned(),
+            ),
+            [published, target] => (None, (*published).to_owned(), (*target).to_owned()),
+            _ => panic!("unexpected port {short:?}"),
+        };
+    }
+    (
+        port["host_ip"].as_str().map(str::to_owned),
+        text(&port["published"]),
+        text(&port["target"]),
+    )
 }
 
 fn help(binary_path: &Path, subcommand: &[String]) -> String {
@@ -131,17 +182,6 @@ fn compose_sets_only_real_flags_and_default_ports() {
                     port_of(&default),
                     "{name} listens off its default port"
                 );
-                // Compose normalises "8081:8081" to {"published": 8081, "target": 8081}.
-                let publishes = service["ports"].as_array().is_some_and(|ports| {
-                    ports
-                        .iter()
-                        .any(|p| p["target"] == port && p["published"] == port)
-                });
-                assert!(
-                    publishes,
-                    "{name} does not publish {port}: {}",
-                    service["ports"]
-                );
                 let check = service["healthcheck"]["test"].to_string();
                 assert!(
                     check.contains(&format!("127.0.0.1:{port}/readyz")),
@@ -188,6 +228,89 @@ fn compose_sets_only_real_flags_and_default_ports() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn only_the_dashboard_is_published_and_only_on_loopback_by_default() {
+    let compose = resolved_compose();
+    let services = compose["services"].as_object().expect("services");
+    for (name, service) in services {
+        let ports: Vec<(Option<String>, String, String)> = service["ports"]
+            .as_array()
+            .map(|ports| ports.iter().map(published).collect())
+            .unwrap_or_default();
+        match name.as_str() {
+            "web" => assert_eq!(
+                ports,
+                [(
+                    Some("127.0.0.1".to_owned()),
+                    "3000".to_owned(),
+                    "3000".to_owned()
+                )],
+                "the dashboard is published on 127.0.0.1:3000 only"
+            ),
+            // Tools on the host may reach Kafka, but only from this machine.
+            "kafka" => {
+                for (host, published, _) in &ports {
+                    assert_eq!(
+                        host.as_deref(),
+                        Some("127.0.0.1"),
+                        "kafka publishes {published} beyond loopback"
+                    );
+                }
+            }
+            // ingest, stream-stats, the warehouse (its SQL and every /metrics) and the jobs are
+            // reachable only inside the compose network.
+            _ => assert!(ports.is_empty(), "{name} is published: {ports:?}"),
+        }
+    }
+
+    // The operator can choose the dashboard's address.
+    let wide = resolved_compose_with(&[("INGEST_TOKEN", TOKEN), ("WEB_PUBLISH", "0.0.0.0:8080")]);
+    let ports: Vec<_> = wide["services"]["web"]["ports"]
+        .as_array()
+        .expect("web ports")
+        .iter()
+        .map(published)
+        .collect();
+    assert_eq!(
+        ports,
+        [(
+            Some("0.0.0.0".to_owned()),
+            "8080".to_owned(),
+            "3000".to_owned()
+        )]
+    );
+}
+
+#[test]
+fn compose_refuses_to_start_without_an_ingest_token() {
+    for env in [&[][..], &[("INGEST_TOKEN", "")][..]] {
+        let refusal = compose_config(env).expect_err("Compose resolves without a token");
+        assert!(
+            refusal.contains("INGEST_TOKEN"),
+            "the refusal does not name INGEST_TOKEN: {refusal}"
+        );
+    }
+    // With one, every service that needs it (ingest and the jobs that send to it) gets exactly
+    // the operator's token: no service has a default of its own.
+    let compose = resolved_compose();
+    let users: Vec<&String> = compose["services"]
+        .as_object()
+        .expect("services")
+        .iter()
+        .filter(|(_, service)| service["environment"].get("INGEST_TOKEN").is_some())
+        .map(|(name, service)| {
+            assert_eq!(service["environment"]["INGEST_TOKEN"], TOKEN, "{name}");
+            name
+        })
+        .collect();
+    for name in ["ingest", "simulator", "replay"] {
+        assert!(
+            users.iter().any(|user| *user == name),
+            "{name} has no INGEST_TOKEN"
+        );
     }
 }
 
