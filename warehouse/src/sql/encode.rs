@@ -19,8 +19,10 @@ use duckdb::core::{LogicalTypeHandle, LogicalTypeId};
 
 use super::{Format, SqlError};
 
-/// Rows per Parquet write: the byte cap is checked between them.
+/// Most rows, and about the most bytes, per Parquet write: the byte cap is checked between
+/// them.
 const PARQUET_SLICE_ROWS: usize = 1024;
+const PARQUET_SLICE_BYTES: usize = 256 * 1024;
 
 /// Why an answer holds fewer rows than the query produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,16 +214,18 @@ impl Encoder {
     }
 
     fn push_csv(&mut self, batch: &RecordBatch) -> Result<Vec<u8>, SqlError> {
-        let batch =
-            neutralise_formulas(&with_utc_offsets(batch).map_err(csv_error)?).map_err(csv_error)?;
         let mut out = Vec::new();
         let mut row_bytes = Vec::new();
         for row in 0..batch.num_rows() {
+            // Row by row: only what fits under the byte cap is ever copied, however wide
+            // DuckDB's batch of 2,048 rows is.
+            let one = with_utc_offsets(&batch.slice(row, 1)).map_err(csv_error)?;
+            let one = neutralise_formulas(&one).map_err(csv_error)?;
             row_bytes.clear();
             arrow::csv::WriterBuilder::new()
                 .with_header(false)
                 .build(&mut row_bytes)
-                .write(&batch.slice(row, 1))
+                .write(&one)
                 .map_err(csv_error)?;
             if !self.take(row_bytes.len()) {
                 break;
@@ -235,9 +239,13 @@ impl Encoder {
         let Some(writer) = self.parquet.as_mut() else {
             return Err(SqlError::Internal("no Parquet writer".to_owned()));
         };
+        // Slices of about PARQUET_SLICE_BYTES, so the writer never holds much more than the
+        // cap in memory, however wide the rows.
+        let row_bytes = batch.get_array_memory_size() / batch.num_rows().max(1);
+        let slice_rows = (PARQUET_SLICE_BYTES / row_bytes.max(1)).clamp(1, PARQUET_SLICE_ROWS);
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let len = PARQUET_SLICE_ROWS.min(batch.num_rows() - offset);
+            let len = slice_rows.min(batch.num_rows() - offset);
             if writer.bytes_written() + writer.in_progress_size() >= self.max_bytes {
                 self.cut = Some(Cut::Bytes);
                 break;

@@ -151,7 +151,16 @@ fn parse(conn: &Connection, sql: &str) -> Result<Value, SqlError> {
         .query_row("SELECT json_serialize_sql(?::VARCHAR)", [sql], |row| {
             row.get(0)
         })
-        .map_err(|err| SqlError::Internal(format!("cannot parse: {err}")))?;
+        .map_err(|err| match SqlError::from_duckdb(&err) {
+            // Parsing needs little memory: if even that fails, queries running at once have
+            // taken the replica's ceiling. Not this query's fault; it can be retried.
+            SqlError::TooBig(_) => SqlError::Unavailable(
+                "the queries running at once have used up the memory user queries may have; \
+                 retry shortly"
+                    .to_owned(),
+            ),
+            _ => SqlError::Internal(format!("cannot parse: {err}")),
+        })?;
     let tree: Value = serde_json::from_str(&serialized)
         .map_err(|err| SqlError::Internal(format!("bad parser output: {err}")))?;
     if tree["error"].as_bool() == Some(true) {

@@ -305,6 +305,7 @@ fn outcome_label(value: &str) -> &'static str {
         "cannot_encode",
         "query_failed",
         "bad_request",
+        "sql_unavailable",
     ];
     KNOWN
         .iter()
