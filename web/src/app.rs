@@ -10,6 +10,9 @@ use crate::pages::{HistoryMatchPage, HistoryPage, HomePage, MatchPage, NotFound,
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The page's Content-Security-Policy names the nonce Leptos puts on its inline scripts.
+    #[cfg(feature = "ssr")]
+    crate::server::security::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

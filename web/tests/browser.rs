@@ -380,6 +380,13 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
         json!([]),
         "uncaught errors in the page"
     );
+    // The pages' Content-Security-Policy let everything they do through: hydration (the
+    // nonce'd inline scripts and the WebAssembly), server functions and the live WebSocket.
+    assert_eq!(
+        result["csp_violations"],
+        json!([]),
+        "the browser reported Content-Security-Policy violations"
+    );
     println!(
         "first contentful paint: {} ms; screenshots in {}",
         result["first_contentful_paint_ms"],

@@ -36,6 +36,41 @@ async fn start(site_root: &std::path::Path) -> String {
     url
 }
 
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_owned()
+}
+
+/// Checks a page's security headers; returns the nonce its policy allows.
+fn security_headers_of_a_page(response: &reqwest::Response) -> String {
+    assert_eq!(header(response, "x-content-type-options"), "nosniff");
+    assert_eq!(header(response, "x-frame-options"), "DENY");
+    assert_eq!(header(response, "referrer-policy"), "same-origin");
+    let policy = header(response, "content-security-policy");
+    for directive in [
+        "default-src 'self'",
+        "'wasm-unsafe-eval'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+        "base-uri 'none'",
+    ] {
+        assert!(policy.contains(directive), "{directive} missing: {policy}");
+    }
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no nonce in {policy}"));
+    assert!(nonce.len() >= 16, "{policy}");
+    nonce.to_owned()
+}
+
 async fn json(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let body = response.json().await.expect("a JSON body");
@@ -52,7 +87,26 @@ async fn with_every_service_down_pages_render_and_errors_are_json() {
     // Pages: rendered, with the reason in place of the data.
     let home = http.get(format!("{url}/")).send().await.expect("home");
     assert_eq!(home.status(), 200);
+    let page_nonce = security_headers_of_a_page(&home);
     let html = home.text().await.expect("html");
+    // Every inline script Leptos wrote carries the nonce the policy names, and only that one.
+    let scripts = html.matches("<script").count();
+    assert!(scripts > 0, "{html}");
+    assert_eq!(
+        html.matches(&format!("<script nonce=\"{page_nonce}\""))
+            .count()
+            + html
+                .matches(&format!("<script type=\"module\" nonce=\"{page_nonce}\""))
+                .count(),
+        scripts,
+        "a script without the page's nonce: {html}"
+    );
+    let again = http.get(format!("{url}/")).send().await.expect("home");
+    assert_ne!(
+        security_headers_of_a_page(&again),
+        page_nonce,
+        "a nonce is used once"
+    );
     assert!(html.contains("<h1>Matches</h1>"), "{html}");
     assert!(
         html.contains("The live service is unavailable right now"),
@@ -74,6 +128,18 @@ async fn with_every_service_down_pages_render_and_errors_are_json() {
         .await
         .expect("404");
     assert_eq!(missing.status(), 404);
+    security_headers_of_a_page(&missing);
+
+    // Anything else: the same headers, and a policy that allows nothing.
+    let api = http
+        .get(format!("{url}/api/nothing"))
+        .send()
+        .await
+        .expect("api");
+    let policy = header(&api, "content-security-policy");
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+    assert_eq!(header(&api, "x-content-type-options"), "nosniff");
+    assert_eq!(header(&api, "x-frame-options"), "DENY");
 
     // The API: JSON errors naming the problem.
     let (status, body) = json(

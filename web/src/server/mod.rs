@@ -4,8 +4,10 @@
 //! functions.
 
 mod metrics;
+mod paths;
 mod pipeline;
 mod proxy;
+pub(crate) mod security;
 mod upstreams;
 
 use std::future::Future;
@@ -76,6 +78,19 @@ pub struct Config {
     #[arg(long, env = "WEB_UPSTREAM_TIMEOUT_MS", default_value_t = 10_000)]
     pub upstream_timeout_ms: u64,
 
+    /// Most live WebSockets open at once from one browser address (IPv6: one /64); more are
+    /// refused with 429 before the upgrade. 0: no cap. A page holds one socket, so this is
+    /// tabs per address: room for an office or a carrier-grade NAT behind one address, while
+    /// one host cannot take every socket (and every relayed connection to stream-stats).
+    /// Behind a reverse proxy every browser shares the proxy's address: cap there instead.
+    #[arg(long, env = "WEB_WS_MAX_PER_IP", default_value_t = 256)]
+    pub ws_max_per_ip: usize,
+
+    /// Largest message a browser may send on the live WebSocket, in bytes (subscriptions are
+    /// a few hundred bytes); a larger one closes the socket.
+    #[arg(long, env = "WEB_WS_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024)]
+    pub ws_max_message_bytes: usize,
+
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -87,6 +102,9 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub upstreams: Upstreams,
     pub pipeline: Arc<Pipeline>,
+    /// Open live WebSockets per browser address.
+    pub ws_per_ip: Arc<platform::limits::PerAddress>,
+    pub ws_max_message_bytes: usize,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -130,12 +148,18 @@ pub async fn run(
             .build(),
         upstreams,
         pipeline,
+        ws_per_ip: platform::limits::PerAddress::new(config.ws_max_per_ip),
+        ws_max_message_bytes: config.ws_max_message_bytes,
     };
     let app = router(state, &pkg);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed");
+    // The peer's address is what live WebSockets are counted by.
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("the HTTP server failed");
     scraper.abort();
     tracing::info!("web stopped");
     served
@@ -154,7 +178,7 @@ pub fn router(state: AppState, pkg: &std::path::Path) -> Router {
     );
     Router::new()
         .route("/api/live/ws", get(proxy::live_socket))
-        .route("/api/live/{*path}", get(proxy::live))
+        .route("/api/live/{*path}", any(proxy::live))
         .route("/api/warehouse/{*path}", any(proxy::warehouse))
         .route("/api/export.csv", get(proxy::export_csv))
         .route("/api/pipeline", get(pipeline_json))
@@ -171,6 +195,7 @@ pub fn router(state: AppState, pkg: &std::path::Path) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(proxy::server_fn_input_errors))
         .layer(axum::middleware::from_fn(metrics::count_requests))
+        .layer(axum::middleware::from_fn(security::headers))
         .layer(CompressionLayer::new())
         .with_state(state)
 }

@@ -1,19 +1,33 @@
 //! The one origin: HTTP and WebSocket traffic passed through to stream-stats and the
 //! warehouse, so the browser (and anyone scripting against the dashboard) needs one URL.
+//!
+//! The HTTP pass-throughs reach only the routes [`super::paths`] lists. The live WebSocket is
+//! bounded like stream-stats' own: messages of `WEB_WS_MAX_MESSAGE_BYTES` from the browser,
+//! `WEB_WS_MAX_PER_IP` sockets per browser address (429 before the upgrade, so a refused one
+//! never reaches stream-stats), and one upstream connection per browser socket, so
+//! stream-stats' per-connection subscription cap applies to each browser as it is.
 
 use axum::Json;
 use axum::body::Body;
+use std::net::SocketAddr;
+
+use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite;
 
 use super::AppState;
+use super::paths::{Refusal, Upstream, upstream_target};
 
 /// Largest request body passed to the warehouse (a SQL query).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Largest message taken from stream-stats: the match list with every match in it is the
+/// biggest (about 300 bytes a match at `STATS_MAX_MATCHES`' default of 10,000).
+const MAX_UPSTREAM_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 fn error(status: StatusCode, code: &str, message: String) -> Response {
     (
@@ -56,30 +70,69 @@ async fn relay(response: reqwest::Response) -> Response {
     }
 }
 
-/// `GET /api/live/{path}` -> stream-stats `GET /v1/{path}`.
-pub(super) async fn live(
-    State(state): State<AppState>,
-    Path(path): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Response {
+/// The upstream path for a pass-through request.
+fn target(upstream: Upstream, method: &Method, uri: &Uri, prefix: &str) -> Result<String, Refusal> {
+    let rest = uri.path().strip_prefix(prefix).unwrap_or_default();
+    upstream_target(upstream, method, rest, uri.query())
+}
+
+/// The JSON answer to a refused pass-through request.
+fn refused(refusal: Refusal, uri: &Uri) -> Response {
+    match refusal {
+        Refusal::BadPath(reason) => error(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            format!("{}: {reason}", uri.path()),
+        ),
+        Refusal::Unknown(reason) => error(StatusCode::NOT_FOUND, "unknown_endpoint", reason),
+        Refusal::Method { allowed } => {
+            let mut response = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} takes {allowed} only", uri.path()),
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allowed));
+            response
+        }
+        Refusal::BadQuery(reason) => error(StatusCode::BAD_REQUEST, "bad_query", reason),
+    }
+}
+
+/// `GET /api/live/{path}` -> stream-stats `GET /v1/{path}`, for the listed paths only.
+pub(super) async fn live(State(state): State<AppState>, method: Method, uri: Uri) -> Response {
+    let target = match target(Upstream::Live, &method, &uri, "/api/live/") {
+        Ok(target) => target,
+        Err(refusal) => return refused(refusal, &uri),
+    };
     let base = &state.upstreams.stream_stats;
-    let url = with_query(format!("{base}/v1/{path}"), query);
-    match state.upstreams.http.get(url).send().await {
+    match state
+        .upstreams
+        .http
+        .get(format!("{base}{target}"))
+        .send()
+        .await
+    {
         Ok(response) => relay(response).await,
         Err(err) => unavailable("stream-stats", base, err),
     }
 }
 
-/// `/api/warehouse/{path}` -> the warehouse's `/v1/{path}`, any method, with the body and
-/// the headers that choose the answer's format.
-pub(super) async fn warehouse(
-    State(state): State<AppState>,
-    Path(path): Path<String>,
-    RawQuery(query): RawQuery,
-    request: Request,
-) -> Response {
+/// `/api/warehouse/{path}` -> the warehouse's `/v1/{path}` for the listed paths and methods,
+/// with the body and the headers that choose the answer's format.
+pub(super) async fn warehouse(State(state): State<AppState>, request: Request) -> Response {
+    let target = match target(
+        Upstream::Warehouse,
+        request.method(),
+        request.uri(),
+        "/api/warehouse/",
+    ) {
+        Ok(target) => target,
+        Err(refusal) => return refused(refusal, request.uri()),
+    };
     let base = &state.upstreams.warehouse;
-    let url = with_query(format!("{base}/v1/{path}"), query);
+    let url = format!("{base}{target}");
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
@@ -148,13 +201,6 @@ pub(super) async fn unknown_api(request: Request) -> Response {
     )
 }
 
-fn with_query(url: String, query: Option<String>) -> String {
-    match query {
-        Some(query) if !query.is_empty() => format!("{url}?{query}"),
-        _ => url,
-    }
-}
-
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct ExportParams {
     sql: Option<String>,
@@ -200,6 +246,7 @@ pub(super) async fn export_csv(
 /// Only pages of this origin may open it.
 pub(super) async fn live_socket(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -210,6 +257,28 @@ pub(super) async fn live_socket(
             "only pages of this site may open its WebSocket".to_owned(),
         );
     }
+    // Held for the socket's life; a router served without peer addresses (in-process tests)
+    // has nothing to count by.
+    let permit = match peer {
+        Some(Extension(ConnectInfo(peer))) => match state.ws_per_ip.try_acquire(peer.ip()) {
+            Some(permit) => Some(permit),
+            None => {
+                let mut refusal = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_connections",
+                    format!(
+                        "at most {} live connections per address; close a tab first",
+                        state.ws_per_ip.max()
+                    ),
+                );
+                refusal
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+                return refusal;
+            }
+        },
+        None => None,
+    };
     let upstream = format!(
         "{}/v1/ws",
         state
@@ -220,7 +289,12 @@ pub(super) async fn live_socket(
     );
     upgrade
         .read_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| relay_socket(socket, upstream))
+        .max_message_size(state.ws_max_message_bytes)
+        .max_frame_size(state.ws_max_message_bytes)
+        .on_upgrade(move |socket| async move {
+            let _permit = permit;
+            relay_socket(socket, upstream).await;
+        })
 }
 
 /// A browser's Origin (if it sent one) must name the host it is talking to.
@@ -238,20 +312,24 @@ fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 async fn relay_socket(mut browser: WebSocket, upstream: String) {
-    let server = match tokio_tungstenite::connect_async(&upstream).await {
-        Ok((server, _)) => server,
-        Err(err) => {
-            tracing::debug!(%err, %upstream, "stream-stats WebSocket unavailable");
-            // 1013 "try again later": the page reconnects with backoff.
-            let _ = browser
-                .send(Message::Close(Some(axum::extract::ws::CloseFrame {
-                    code: 1013,
-                    reason: "stream-stats is unavailable".into(),
-                })))
-                .await;
-            return;
-        }
-    };
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_UPSTREAM_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_UPSTREAM_MESSAGE_BYTES));
+    let server =
+        match tokio_tungstenite::connect_async_with_config(&upstream, Some(config), false).await {
+            Ok((server, _)) => server,
+            Err(err) => {
+                tracing::debug!(%err, %upstream, "stream-stats WebSocket unavailable");
+                // 1013 "try again later": the page reconnects with backoff.
+                let _ = browser
+                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: 1013,
+                        reason: "stream-stats is unavailable".into(),
+                    })))
+                    .await;
+                return;
+            }
+        };
     crate::server::metrics::socket_opened();
     let (mut to_server, mut from_server) = server.split();
     let (mut to_browser, mut from_browser) = browser.split();

@@ -29,7 +29,30 @@ const browser = await chromium.launch({
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
-const result = { console_errors: [], page_errors: [] };
+const result = { console_errors: [], page_errors: [], csp_violations: [] };
+
+// Every page of a context reports its errors, and the Content-Security-Policy violations the
+// browser saw: each one as an event in the page (recorded before any page script runs) and
+// as Chromium's console message, so a violation cannot pass unnoticed.
+async function watch(context) {
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`);
+    });
+  });
+  const hook = (page) => {
+    page.on("console", (m) => {
+      if (m.type() !== "error") return;
+      result.console_errors.push(m.text());
+      if (m.text().startsWith("CSP violation") || m.text().includes("Content Security Policy")) {
+        result.csp_violations.push(`${page.url()}: ${m.text()}`);
+      }
+    });
+    page.on("pageerror", (e) => result.page_errors.push(String(e)));
+  };
+  context.pages().forEach(hook);
+  context.on("page", hook);
+}
 const shot = (page, name) => page.screenshot({ path: path.join(config.screenshots, name), fullPage: true });
 
 async function open(page, url) {
@@ -82,9 +105,8 @@ async function matchCentre(page) {
 
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await watch(context);
   const page = await context.newPage();
-  page.on("console", (m) => { if (m.type() === "error") result.console_errors.push(m.text()); });
-  page.on("pageerror", (e) => result.page_errors.push(String(e)));
 
   // Home: the replayed matches, then a new match arriving and moving without a reload.
   await open(page, "/");
@@ -133,6 +155,7 @@ try {
 
   // Phone width: nothing wider than the screen.
   const phone = await browser.newContext({ viewport: { width: 375, height: 800 }, isMobile: true });
+  await watch(phone);
   const small = await phone.newPage();
   result.phone_overflow = {};
   for (const [name, url] of [["home", "/"], ["match", `/match/${config.finished_match}`], ["history", "/history"], ["pipeline", "/pipeline"]]) {
