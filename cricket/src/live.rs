@@ -13,6 +13,7 @@ use crate::scoreboard::{MatchSummary, Scoreboard};
 
 /// Client -> server. `{"type": "subscribe", "list": true, "matches": ["m1"]}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     Subscribe {
@@ -33,6 +34,7 @@ pub enum ClientMessage {
 
 /// Server -> client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// Every match, when the list subscription starts (or resynchronises).

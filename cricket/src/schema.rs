@@ -1,7 +1,8 @@
-//! The bounds of [`crate::validate`] as JSON Schema, for the published contract (ingest's
-//! `/openapi.json` and `/v1/schema/event.json`). Each bounded field of [`crate::event`] names
-//! one of these functions in `#[schema(schema_with = ...)]`; they read the validator's own
-//! constants, so the document and the checks cannot drift apart. Only built with the
+//! The bounds of [`crate::validate`] as JSON Schema, for the published contracts (ingest's
+//! `/openapi.json` and `/v1/schema/event.json`; stream-stats' and the warehouse's
+//! `/openapi.json` describe their answers with the same types). Each bounded field of
+//! [`crate::event`] names one of these functions in `#[schema(schema_with = ...)]`; they read
+//! the validator's own constants, so the document and the checks cannot drift apart. Only built with the
 //! `openapi` feature (the browser build has no use for it).
 //!
 //! What JSON Schema cannot say stays in the descriptions and is refused with 422 by ingest:
@@ -10,11 +11,12 @@
 
 use std::borrow::Cow;
 
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{
     AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Ref, Schema, SchemaFormat,
     Type,
 };
-use utoipa::openapi::{KnownFormat, RefOr};
+use utoipa::openapi::{KnownFormat, RefOr, Required};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::event::{
@@ -337,6 +339,45 @@ pub fn margin_innings() -> Schema {
     integer(0, u64::from(MAX_MARGIN_INNINGS), true).into()
 }
 
+/// An innings' extras so far (`scoreboard::Innings::extras`): the delivery's `Extras` type
+/// summed, so each kind is bounded only by its `u16`, not by a delivery's bound.
+pub fn extras_totals() -> Schema {
+    let mut totals = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Extras of the innings so far by kind; a kind still at zero is left out.",
+        ));
+    for kind in ["wides", "noballs", "byes", "legbyes", "penalty"] {
+        totals = totals.property(kind, integer(0, u64::from(u16::MAX), false));
+    }
+    totals.into()
+}
+
+/// The `{id}` segment of a match's URL (`/v1/matches/{id}/...` at stream-stats and the
+/// warehouse), stated with the bounds of an event's `match_id`: no other id can name a match.
+/// Its example is a real match of `data/cricsheet`, so a fuzzer starting from the examples
+/// asks for a match the tests have loaded.
+#[derive(Debug)]
+pub struct MatchIdPath;
+
+impl utoipa::IntoParams for MatchIdPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            ParameterBuilder::new()
+                .name("id")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some("The match id, as in its events' `match_id`."))
+                .schema(Some(match_id()))
+                .example(Some(serde_json::Value::from(MATCH_ID_EXAMPLE)))
+                .build(),
+        ]
+    }
+}
+
+/// A real match (Gujarat Titans v Chennai Super Kings, the 2023 IPL final).
+pub const MATCH_ID_EXAMPLE: &str = "1370353";
+
 /// The payload's kinds and the type each carries.
 const PAYLOAD_KINDS: [&str; 5] = [
     "match_started",
@@ -422,7 +463,14 @@ mod tests {
     }
 
     #[derive(utoipa::OpenApi)]
-    #[openapi(components(schemas(crate::Event)))]
+    #[openapi(components(schemas(
+        crate::Event,
+        crate::Scoreboard,
+        crate::MatchSummary,
+        crate::Scorecard,
+        crate::live::ClientMessage,
+        crate::live::ServerMessage
+    )))]
     struct Doc;
 
     /// Every `$ref` in the document names a schema it holds (the list schemas refer by name).
@@ -454,6 +502,14 @@ mod tests {
         for name in PAYLOAD_TYPES
             .iter()
             .chain(&["Squad", "Wicket", "Fielder", "Replacement"])
+            .chain(&[
+                "Innings",
+                "Batter",
+                "Bowler",
+                "Ball",
+                "Overs",
+                "InningsScorecard",
+            ])
         {
             assert!(schemas.get(name).is_some(), "{name} missing");
         }

@@ -9,13 +9,16 @@ use serde::{Deserialize, Serialize};
 use crate::scoreboard::Scoreboard;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Scorecard {
     #[serde(rename = "match")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::match_id))]
     pub match_id: String,
     pub innings: Vec<InningsScorecard>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InningsScorecard {
     /// The batting side.
     pub team: String,

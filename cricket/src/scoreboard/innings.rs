@@ -14,6 +14,7 @@ use crate::event::{Delivery, Extras, Fielder, InningsEndReason, InningsStarted, 
 pub const RECENT_BALLS: usize = 12;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Innings {
     pub number: u8,
     pub batting_team: String,
@@ -26,6 +27,8 @@ pub struct Innings {
     pub wickets: u32,
     pub legal_balls: u32,
     /// Extras by kind; `penalty` includes penalty runs awarded before or after the innings.
+    /// Running totals, so not bounded like a delivery's extras.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::extras_totals))]
     pub extras: Extras,
     /// Everyone who batted, stood at the non-striker's end or was dismissed, in order of appearance.
     pub batters: Vec<Batter>,
@@ -41,6 +44,7 @@ pub struct Innings {
     /// One entry per over bowled, in order: the Manhattan chart; the worm is its running sum.
     pub overs: Vec<Over>,
     /// The latest deliveries, oldest first (at most [`RECENT_BALLS`]).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Ball>))]
     pub recent: VecDeque<Ball>,
     /// Penalty runs awarded before the first ball (the worm starts there).
     pub opening_penalty: u32,
@@ -48,12 +52,14 @@ pub struct Innings {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InningsEnd {
     pub reason: InningsEndReason,
     pub absent_hurt: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Batter {
     pub name: String,
     pub runs: u32,
@@ -66,6 +72,7 @@ pub struct Batter {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Dismissal {
     pub kind: WicketKind,
     /// The bowler of the delivery, when the dismissal is credited to them.
@@ -74,6 +81,7 @@ pub struct Dismissal {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Bowler {
     pub name: String,
     pub legal_balls: u32,
@@ -89,6 +97,7 @@ pub struct Bowler {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Partnership {
     /// The wicket this partnership is for: 1 for the opening stand.
     pub wicket: u32,
@@ -101,6 +110,7 @@ pub struct Partnership {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FallOfWicket {
     pub wicket: u32,
     pub runs: u32,
@@ -109,6 +119,7 @@ pub struct FallOfWicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Over {
     /// 0-based over number.
     pub number: u16,
@@ -125,6 +136,7 @@ pub struct Over {
 
 /// One delivery as the "last balls" strip shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ball {
     pub over: u16,
     pub ball: u16,
@@ -174,6 +186,7 @@ impl Ball {
 
 /// Overs as cricket writes them: completed overs and balls of the current one ("18.5").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Overs {
     pub completed: u32,
     pub balls: u32,

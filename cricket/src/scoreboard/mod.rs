@@ -23,7 +23,9 @@ use crate::event::{
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Scoreboard {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::match_id))]
     pub match_id: String,
     /// The `seq` of the latest applied event; 0 before the first.
     pub last_seq: u64,
@@ -63,7 +65,9 @@ pub enum ApplyError {
 
 /// A match in one line, for lists: `GET /v1/matches` and the dashboard's home page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MatchSummary {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::match_id))]
     pub match_id: String,
     pub teams: Option<[String; 2]>,
     pub format: Option<Format>,
@@ -75,6 +79,7 @@ pub struct MatchSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InningsScore {
     pub team: String,
     pub super_over: bool,
