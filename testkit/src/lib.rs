@@ -1,10 +1,13 @@
 //! What the end-to-end tests of the services share: private topics on the test broker, ingest
 //! running in the test's process, the real matches of `data/cricsheet` with their expected
-//! scorecards, and small helpers. Test-only: no service depends on it.
+//! scorecards, services as child processes, the schemathesis contract run ([`schemathesis`]),
+//! and small helpers. Test-only: no service depends on it.
 //!
 //! Tests using it need `KAFKA_BROKERS`: `cargo xtask test` starts a broker and sets it.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
+
+pub mod schemathesis;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
