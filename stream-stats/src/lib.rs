@@ -8,7 +8,7 @@
 //!   compacted `scoreboards` topic and only then commits offsets.
 //! - [`restore`] loads the snapshots at start and finds the committed offsets to resume from.
 //! - [`http`] and [`ws`] serve clients; [`store`] fans deltas out without letting a slow
-//!   client hold anyone up.
+//!   client hold anyone up; [`openapi`] describes the HTTP API (`GET /openapi.json`).
 //!
 //! Every instance serves every match; the group only splits the durable work, so killing an
 //! instance moves its partitions' checkpointing to the survivors while their clients carry on.
@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod http;
 mod metrics;
+pub mod openapi;
 pub mod processor;
 pub mod progress;
 pub mod restore;

@@ -37,6 +37,30 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 /// Key of the match-list subscription in a client's stream map (match ids cannot contain it).
 const LIST: &str = "#list";
 
+/// The live feed: a WebSocket speaking `cricket::live` (JSON text messages).
+///
+/// Open it with an HTTP/1.1 `GET` carrying `Connection: Upgrade`, `Upgrade: websocket`,
+/// `Sec-WebSocket-Version: 13` and a `Sec-WebSocket-Key`; anything else is refused before the
+/// upgrade (400, or 426 if the connection cannot be upgraded). Then send
+/// `{"type": "subscribe", "list": true, "matches": ["1370353"]}` (`ClientMessage`; `unsubscribe`
+/// takes the same fields) and receive `ServerMessage`s: the `matches` list and a `snapshot`
+/// per match first, then `summary` and `event` deltas. Each `event` carries its `seq`: a
+/// client that sees a gap subscribes again for a fresh snapshot. `stale` says a match's stream
+/// has a gap, `not_found` that a match is unknown (yet), `error` that a message was not
+/// understood or would pass the subscription cap. The server pings every 20 s and closes a
+/// connection silent for 60 s or not reading for the send timeout.
+#[utoipa::path(
+    get,
+    path = "/v1/ws",
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol; messages are `ClientMessage` and `ServerMessage`"),
+        (status = 400, description = "Not a WebSocket upgrade request (a header is missing or wrong)", body = String, content_type = "text/plain"),
+        (status = 403, description = "A browser origin not in STATS_ALLOWED_ORIGINS (`origin_not_allowed`)", body = crate::http::ErrorBody),
+        (status = 426, description = "The connection cannot be upgraded", body = String, content_type = "text/plain"),
+        (status = 429, description = "This address has STATS_WS_MAX_PER_IP connections open already (`too_many_connections`); retry after Retry-After seconds", body = crate::http::ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
