@@ -11,7 +11,7 @@
 //!   the data and a hard memory ceiling (one statement, checked by DuckDB's parser,
 //!   allowlisted functions and tables, fresh read-only connection, no file or network
 //!   access, timeout, row, byte and concurrency caps); [`internal`] runs the warehouse's own
-//!   queries on its database; [`http`] serves it all.
+//!   queries on its database; [`http`] serves it all, described by [`openapi`].
 //! - [`cli`] is `warehouse query` and `warehouse export` on the file while the server is
 //!   stopped; [`bench`] is the benchmark's baseline.
 //!
@@ -27,6 +27,7 @@ mod internal;
 pub mod loader;
 mod metrics;
 mod model;
+pub mod openapi;
 mod schema;
 mod scorecard;
 pub mod sql;

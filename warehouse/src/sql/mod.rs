@@ -143,7 +143,7 @@ impl Format {
 
 /// Whether to run the query or show its plan (`EXPLAIN`, or `EXPLAIN ANALYZE`, which runs
 /// it and reports timings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Explain {
     #[default]
@@ -153,11 +153,17 @@ pub enum Explain {
 }
 
 /// The body of `POST /v1/sql`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"sql": "SELECT * FROM most_runs LIMIT 5"}))]
 pub struct SqlRequest {
+    /// One read-only query (SELECT, WITH, FROM, VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE).
+    #[schema(schema_with = crate::openapi::sql_text)]
     pub sql: String,
+    /// At most this many rows (the server's row cap still applies).
+    #[schema(minimum = 1)]
     pub limit: Option<usize>,
+    /// `plan` or `analyze` to see the query's plan instead of its rows; `no` runs it.
     #[serde(default)]
     pub explain: Explain,
 }
