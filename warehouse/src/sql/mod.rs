@@ -64,7 +64,10 @@ pub enum SqlError {
     Timeout { millis: u128 },
     #[error("{limit} queries are running already; retry shortly")]
     Busy { limit: usize },
-    #[error("the query needs more memory than user queries may have: {0}")]
+    #[error(
+        "the query needs more memory than user queries may have (the ceiling is shared by the \
+         queries running at once): {0}"
+    )]
     TooBig(String),
     #[error("the result cannot be written as {format}: {message}")]
     Encoding {
