@@ -240,11 +240,16 @@ pub(crate) fn wanted_format(params: &SqlParams, headers: &HeaderMap) -> Result<F
 
 async fn post_sql(
     State(state): State<ReplicaState>,
-    Query(params): Query<SqlParams>,
+    params: Result<Query<SqlParams>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let answer = async {
+        // A query string axum cannot read (a repeated `format`, say) is a JSON 400 like
+        // every other refusal, not the framework's plain text.
+        let Query(params) = params.map_err(|err| {
+            ApiError::BadRequest(format!("cannot read the query string: {}", err.body_text()))
+        })?;
         let format = wanted_format(&params, &headers)?;
         let request: SqlRequest = serde_json::from_slice(&body).map_err(|err| {
             ApiError::BadRequest(format!(

@@ -54,20 +54,17 @@ async fn relay(response: reqwest::Response) -> Response {
         header::CONTENT_DISPOSITION,
         header::RETRY_AFTER,
         HeaderName::from_static("x-truncated"),
+        HeaderName::from_static("x-truncated-by"),
         HeaderName::from_static("x-rows"),
     ] {
         if let Some(value) = response.headers().get(&name) {
             headers.insert(name, value.clone());
         }
     }
-    match response.bytes().await {
-        Ok(body) => (status, headers, Body::from(body)).into_response(),
-        Err(err) => error(
-            StatusCode::BAD_GATEWAY,
-            "upstream_failed",
-            format!("the answer broke off: {err}"),
-        ),
-    }
+    // Passed on as it arrives, never held whole: the warehouse caps an answer's size and
+    // streams it, and this hop keeps it that way. An upstream that breaks off mid-answer
+    // breaks this response off too, so a cut answer never looks complete.
+    (status, headers, Body::from_stream(response.bytes_stream())).into_response()
 }
 
 /// The upstream path for a pass-through request.
