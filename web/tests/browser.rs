@@ -159,6 +159,34 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
     .await;
 
     let finished_id = finished[0].0.clone();
+    // The SQL console is answered by the warehouse's replica, which loads on its own: make
+    // sure it holds the finished matches before the page asks.
+    let finished_events: usize = finished.iter().map(|(_, events)| events.len()).sum();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let loaded = reqwest::Client::new()
+            .post(warehouse.url("/v1/sql"))
+            .json(&json!({"sql": "SELECT count(*) FROM events"}))
+            .send()
+            .await
+            .ok();
+        let count = match loaded {
+            Some(response) => response
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|b| b["rows"][0][0].as_u64()),
+            None => None,
+        };
+        if count.is_some_and(|n| n as usize >= finished_events) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the warehouse's SQL never held the finished matches"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let good_sql = format!(
         "SELECT innings, count(*) AS balls FROM deliveries WHERE match_id = '{finished_id}' GROUP BY innings ORDER BY innings"
     );
