@@ -40,7 +40,18 @@ async fn run(cli: Cli) -> Result<()> {
         Some(Command::SqlReplica(args)) => {
             platform::telemetry::init(args.log_format);
             warehouse::sql::replica::limit_this_process(&args)?;
-            warehouse::sql::replica::run(args).await
+            let result = warehouse::sql::replica::run(args).await;
+            // End now, not when the runtime drops: dropping it waits for blocking threads,
+            // and a user query DuckDB does not stop at its interrupt (seen: a replica
+            // orphaned by a killed warehouse kept running one) would keep the process alive.
+            // Everything a replica holds is disposable or already committed.
+            std::process::exit(match result {
+                Ok(()) => 0,
+                Err(err) => {
+                    eprintln!("warehouse sql-replica: {err:#}");
+                    1
+                }
+            })
         }
         Some(Command::BenchAppend { file, db, batch }) => {
             println!("{}", warehouse::bench::append(&file, &db, batch)?);
