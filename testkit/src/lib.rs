@@ -470,3 +470,15 @@ impl Drop for Service {
         self.kill();
     }
 }
+
+/// Another workspace binary built next to `anchor` (a test's `env!("CARGO_BIN_EXE_...")`),
+/// which `cargo xtask test` builds along with every other.
+pub fn sibling_binary(anchor: &str, name: &str) -> String {
+    let path = std::path::Path::new(anchor).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo xtask test` (it builds every binary)",
+        path.display()
+    );
+    path.display().to_string()
+}

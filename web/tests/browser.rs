@@ -10,25 +10,13 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cricket::{Event, Scoreboard};
 use serde_json::{Value, json};
 use testkit::{Ingest, Service, TempDir, Topics, brokers, expected, real_matches, unique};
-
-/// A binary of the workspace, next to this package's `web` binary.
-fn sibling_binary(name: &str) -> String {
-    let web = Path::new(env!("CARGO_BIN_EXE_web"));
-    let path = web.with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo xtask test` (it builds every binary)",
-        path.display()
-    );
-    path.display().to_string()
-}
 
 fn env_path(name: &str) -> PathBuf {
     PathBuf::from(
@@ -91,7 +79,7 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
 
     let mut stats = Service::start(
         "stream-stats",
-        &sibling_binary("stream-stats"),
+        &testkit::sibling_binary(env!("CARGO_BIN_EXE_web"), "stream-stats"),
         "STATS_LISTEN",
         &[
             ("KAFKA_BROKERS", brokers()),
@@ -106,7 +94,7 @@ async fn the_dashboard_shows_real_matches_live_and_recovers() {
     .await;
     let warehouse = Service::start(
         "warehouse",
-        &sibling_binary("warehouse"),
+        &testkit::sibling_binary(env!("CARGO_BIN_EXE_web"), "warehouse"),
         "WAREHOUSE_LISTEN",
         &[
             ("KAFKA_BROKERS", brokers()),

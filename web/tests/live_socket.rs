@@ -9,7 +9,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cricket::live::{ClientMessage, ServerMessage};
@@ -21,17 +20,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 const PER_IP: usize = 4;
-
-fn sibling_binary(name: &str) -> String {
-    let web = Path::new(env!("CARGO_BIN_EXE_web"));
-    let path = web.with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo xtask test` (it builds every binary)",
-        path.display()
-    );
-    path.display().to_string()
-}
 
 /// A browser's socket from `source`, with the page's Origin: the socket or the refusal.
 async fn open(web: &Service, source: [u8; 4]) -> Result<Socket, (u16, serde_json::Value)> {
@@ -126,7 +114,7 @@ async fn the_relay_bounds_each_browser_and_serves_the_others() {
     let log = |name: &str| std::env::temp_dir().join(format!("{}-{name}.log", unique("relay")));
     let stats = Service::start(
         "stream-stats",
-        &sibling_binary("stream-stats"),
+        &testkit::sibling_binary(env!("CARGO_BIN_EXE_web"), "stream-stats"),
         "STATS_LISTEN",
         &[
             ("KAFKA_BROKERS", brokers()),

@@ -5,22 +5,11 @@
 //!
 //! Needs `KAFKA_BROKERS` and `CRICKET_SITE_ROOT`: `cargo xtask test` sets both.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use testkit::{Service, TempDir, Topics, brokers, unique};
-
-fn sibling_binary(name: &str) -> String {
-    let web = Path::new(env!("CARGO_BIN_EXE_web"));
-    let path = web.with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo xtask test` (it builds every binary)",
-        path.display()
-    );
-    path.display().to_string()
-}
 
 fn site_root() -> PathBuf {
     PathBuf::from(
@@ -47,7 +36,7 @@ async fn user_sql_through_the_origin_is_sandboxed_streamed_and_spreadsheet_safe(
     let log = |name: &str| std::env::temp_dir().join(format!("{}-{name}.log", unique("web-sql")));
     let warehouse = Service::start(
         "warehouse",
-        &sibling_binary("warehouse"),
+        &testkit::sibling_binary(env!("CARGO_BIN_EXE_web"), "warehouse"),
         "WAREHOUSE_LISTEN",
         &[
             ("KAFKA_BROKERS", brokers()),
